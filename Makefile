@@ -1,0 +1,34 @@
+# taawun: `make demo` and `make test` are all a fresh clone needs (each installs into .venv first).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test test-all bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install taawun with its test tools
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("taawun needs Python 3.10 or newer" if sys.version_info < (3, 10) else 0)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: install ## Build the sample dataset and print its report
+	HF_HUB_OFFLINE=1 $(BIN)/taawun data build configs/data/sample.yaml
+
+test: install ## Run the test suite (slow tests excluded)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+
+test-all: install ## Run every test, the slow ones too
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+bench: install ## Benchmark dataset building on ../shared/data/ant
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/data_build.py
+
+clean: ## Remove built datasets and caches (keeps .venv)
+	rm -rf data/built .pytest_cache .hypothesis

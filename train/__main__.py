@@ -1,0 +1,6 @@
+"""`python -m train` runs the taawun command line."""
+
+from train.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,508 @@
+"""`taawun data build`: raw articles and annotations -> a cleaned, de-duplicated, split Hugging Face dataset.
+
+Data flows one way: read -> clean and normalize -> label (merge annotators) -> validate -> de-duplicate -> split
+-> write. Nothing is dropped silently: every record left out is in `rejects.jsonl` or the report's duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from train import __version__
+from train.annotations import Merged, inline_votes, merge_votes, read_annotations
+from train.clean import TextPipeline
+from train.data_config import DataConfig
+from train.dedup import find_duplicates
+from train.errors import TaawunError
+from train.readers import Article, Problem, read_source
+from train.schema import Schema
+from train.splits import SPLITS, assign_splits
+
+PREPROCESSING_FILE = "taawun.json"
+REPORT_FILE = "report.json"
+
+
+class BuildFailed(TaawunError):
+    """The data has problems and the config says to fail on them; nothing was written."""
+
+    def __init__(self, problems: list[Problem], report: dict[str, Any]):
+        self.problems = problems
+        self.report = report
+        shown = "\n".join(f"  {problem}" for problem in problems[:30])
+        more = f"\n  ... and {len(problems) - 30} more (run with --report-only to list them all)" if len(problems) > 30 else ""
+        super().__init__(
+            f"{len(problems)} problem(s) in the data; nothing was written:\n{shown}{more}\n"
+            "Fix the records above, or set validation.on_invalid: reject to set bad records aside in rejects.jsonl."
+        )
+
+
+@dataclass
+class Record:
+    """An article on its way through the build: raw fields, cleaned text, final labels."""
+
+    article: Article
+    text: str = ""
+    title: str = ""
+    date: str = ""
+    labels: dict[str, str | None] = field(default_factory=dict)
+    cluster: int = -1
+
+
+@dataclass
+class BuildResult:
+    """What a build produced: the report, the problems found, and where it was written (None: not written)."""
+
+    report: dict[str, Any]
+    problems: list[Problem]
+    output: Path | None
+
+
+def build_dataset(config: DataConfig, schema: Schema, report_only: bool = False) -> BuildResult:
+    """Build the dataset described by `config`; with `report_only`, check everything and write nothing."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    report: dict[str, Any] = {"taawun_version": __version__, "schema": schema.name, "tasks": schema.task_names}
+    rejects: list[dict[str, Any]] = []
+
+    mark = time.perf_counter()
+    articles, problems, report["sources"] = _read_all(config)
+    articles, report["repeated_records"] = _drop_repeated(articles, problems)
+    timings["read"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    records, report["cleaning"] = _clean_all(articles, config, problems)
+    timings["clean"] = time.perf_counter() - mark
+
+    merged = _label_all(records, config, schema, problems)
+    report["annotations"] = _annotation_report(merged)
+
+    bad_ids = {problem.record_id for problem in problems}
+    if problems and config.validation.on_invalid == "fail" and not report_only:
+        raise BuildFailed(problems, report)
+    rejects += _reject_problems(problems, records)
+    valid = [record for record in records if record.article.id not in bad_ids]
+
+    mark = time.perf_counter()
+    valid, report["duplicates"], dup_problems = _deduplicate(valid, config, schema, rejects)
+    problems += dup_problems
+    if dup_problems and not report_only:
+        raise BuildFailed(dup_problems, report)
+    timings["dedup"] = time.perf_counter() - mark
+
+    assignment, report["split"] = _split(valid, config, schema, rejects)
+    report["problems"] = [str(problem) for problem in problems]
+    report["rejects"] = {"count": len(rejects), "by_reason": dict(Counter(r["kind"] for r in rejects))}
+
+    mark = time.perf_counter()
+    dataset = _to_dataset(valid, assignment, schema)
+    report["splits"] = _split_stats(dataset, schema)
+    report["fingerprint"] = fingerprint(dataset, schema)
+    timings["dataset"] = time.perf_counter() - mark
+    report["timings_s"] = {key: round(value, 2) for key, value in timings.items()}
+    report["settings"] = preprocessing_settings(config, schema)
+    if report_only:
+        return BuildResult(report, problems, None)
+
+    report["timings_s"]["total_before_write"] = round(time.perf_counter() - started, 2)
+    _write_atomically(config.output, dataset, report, rejects, merged, schema, config)
+    return BuildResult(report, problems, config.output)
+
+
+def _read_all(config: DataConfig) -> tuple[list[Article], list[Problem], list[dict]]:
+    articles, problems, facts = [], [], []
+    for source in config.sources:
+        read, unreadable, source_facts = read_source(source)
+        articles += read
+        problems += unreadable
+        facts.append(source_facts)
+    return articles, problems, facts
+
+
+def _drop_repeated(articles: list[Article], problems: list[Problem]) -> tuple[list[Article], int]:
+    """A record repeated with the same content is read once; the same id with other content is a problem."""
+    first: dict[str, Article] = {}
+    kept, repeated = [], 0
+    for article in articles:
+        if not article.id:
+            problems.append(Problem(article.where, None, "missing_id", "record has no id; give every article an id"))
+            continue
+        seen = first.get(article.id)
+        if seen is None:
+            first[article.id] = article
+            kept.append(article)
+        elif (seen.text, seen.title) == (article.text, article.title):
+            repeated += 1
+            _merge_inline_labels(seen, article)
+        else:
+            problems.append(Problem(article.where, article.id, "duplicate_id",
+                f"id {article.id!r} was already used at {seen.where} for a different article; ids must be unique"))
+    return kept, repeated
+
+
+def _merge_inline_labels(seen: Article, again: Article) -> None:
+    for task, label in again.labels.items():
+        seen.labels.setdefault(task, label)
+
+
+def _clean_all(articles: list[Article], config: DataConfig, problems: list[Problem]) -> tuple[list[Record], dict]:
+    """Clean and normalize text and title; an empty text (raw or after cleaning) is a problem."""
+    pipeline = TextPipeline(config.cleaning, config.normalization)
+    removed: Counter[str] = Counter()
+    changed, records, undated = 0, [], 0
+    for article in articles:
+        cleaned = pipeline(article.text)
+        removed.update(cleaned.removed)
+        changed += cleaned.removed.get("chars", 0) > 0
+        title = pipeline(article.title).text if article.title else ""
+        date = parse_date(article.date)
+        undated += date is None
+        date = article.date if date is None else date
+        records.append(Record(article, cleaned.text, title, date))
+        if not article.text.strip():
+            problems.append(Problem(article.where, article.id, "empty_text", "missing or empty text"))
+        elif not cleaned.text.strip():
+            problems.append(Problem(article.where, article.id, "empty_text",
+                "text is empty after cleaning (all of it matched boilerplate, markup or links); check the patterns"))
+    return records, {"removed": dict(removed), "articles_changed": changed, "dates_not_understood": undated}
+
+
+def parse_date(value: str) -> str | None:
+    """An ISO date (YYYY-MM-DD) from ISO or RFC 2822 dates ("Sun, 18 Feb 2018 21:35:43 +0400").
+
+    "" for no date; None for a date that is not understood (the caller keeps it as written and counts it).
+    """
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        pass
+    try:
+        return email.utils.parsedate_to_datetime(value).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _label_all(records: list[Record], config: DataConfig, schema: Schema, problems: list[Problem]) -> Merged:
+    """Merge inline labels and annotation files into one label per article and task."""
+    votes = inline_votes([record.article for record in records])
+    for annotation in config.annotations:
+        file_votes, unreadable = read_annotations(annotation, schema)
+        votes += file_votes
+        problems += unreadable
+    where_of = {record.article.id: record.article.where for record in records}
+    merged = merge_votes(votes, where_of, schema, config.validation.allow_missing_labels)
+    problems += merged.problems
+    for record in records:
+        record.labels = merged.labels[record.article.id]
+    return merged
+
+
+def _annotation_report(merged: Merged) -> dict[str, Any]:
+    resolutions = Counter(item["resolution"] for item in merged.disagreements)
+    return {"annotators": merged.annotators, "agreement": merged.agreement,
+            "disagreements": {"count": len(merged.disagreements), **resolutions}}
+
+
+def _reject_problems(problems: list[Problem], records: list[Record]) -> list[dict[str, Any]]:
+    """One rejects line per problem, with the record's raw fields when the record was read."""
+    by_id = {record.article.id: record.article for record in records}
+    rejects = []
+    for problem in problems:
+        article = by_id.get(problem.record_id)
+        raw = {"title": article.title, "text": article.text, "source": article.source} if article else None
+        rejects.append({"where": problem.where, "id": problem.record_id, "kind": problem.kind,
+                        "reason": problem.message, "record": raw})
+    return rejects
+
+
+def _deduplicate(
+    records: list[Record], config: DataConfig, schema: Schema, rejects: list[dict]
+) -> tuple[list[Record], dict, list[Problem]]:
+    """Keep one record per exact-duplicate group (labels merged by the conflict policy); report near clusters."""
+    found = find_duplicates([record.text for record in records], config.dedup)
+    for record, cluster in zip(records, found.cluster, strict=True):
+        record.cluster = int(cluster)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index, group in enumerate(found.exact_group):
+        groups[int(group)].append(index)
+    keep, removed_groups, conflicts, problems = [], [], [], []
+    for members in groups.values():
+        kept = _resolve_group(members, records, schema, config, conflicts, problems, rejects)
+        if kept is not None:
+            keep.append(kept)
+            if len(members) > 1:
+                removed_groups.append({"kept": records[kept].article.id,
+                                       "removed": [records[i].article.id for i in members if i != kept]})
+    keep.sort()
+    near_conflicts = _near_conflicts(found, records, schema)
+    if config.dedup.drop_near:
+        keep, dropped_near = _drop_near(keep, found.cluster, records)
+    else:
+        dropped_near = []
+    report = {
+        "exact_groups": sum(len(m) > 1 for m in groups.values()),
+        "exact_removed": sum(len(g["removed"]) for g in removed_groups),
+        "near_pairs": len(found.near_pairs),
+        "near_clusters": sum(len(m) > 1 for m in found.members()),
+        "near_removed": len(dropped_near),
+        "conflicts": conflicts,
+        "near_conflicts": near_conflicts,
+        "groups": removed_groups + dropped_near,
+        "clusters": [[records[i].article.id for i in m] for m in found.members()],
+    }
+    return [records[i] for i in keep], report, problems
+
+
+def _resolve_group(members, records, schema, config, conflicts, problems, rejects) -> int | None:
+    """The index kept for one exact-duplicate group, with its labels merged; None when the group is dropped."""
+    first = members[0]
+    if len(members) == 1:
+        return first
+    disputed = {}
+    for task in schema.task_names:
+        labels = Counter(records[i].labels[task] for i in members if records[i].labels[task] is not None)
+        if len(labels) > 1:
+            disputed[task] = labels
+    if not disputed:
+        return first
+    ids = [records[i].article.id for i in members]
+    conflict = {"ids": ids, "labels": {t: dict(c) for t, c in disputed.items()}, "action": config.dedup.on_conflict}
+    conflicts.append(conflict)
+    reason = f"exact duplicates {ids} carry conflicting labels {conflict['labels']}"
+    if config.dedup.on_conflict == "majority":
+        ties = [task for task, counts in disputed.items() if _is_tie(counts)]
+        if not ties:
+            for task, labels in disputed.items():
+                records[first].labels[task] = labels.most_common(1)[0][0]
+            return first
+        conflict["action"] = "no majority"
+        reason += f"; no majority for {ties}"
+    if config.dedup.on_conflict == "fail" or (conflict["action"] == "no majority"
+                                             and config.validation.on_invalid == "fail"):
+        fix = "; fix the labels, or set dedup.on_conflict: majority or drop"
+        if conflict["action"] == "no majority":
+            fix = "; fix the labels, or set dedup.on_conflict: drop (or validation.on_invalid: reject)"
+        problems.append(Problem(records[first].article.where, records[first].article.id, "duplicate_conflict",
+                                reason + fix))
+        return first
+    for i in members:
+        rejects.append({"where": records[i].article.where, "id": records[i].article.id, "kind": "duplicate_conflict",
+                        "reason": reason, "record": {"title": records[i].article.title, "text": records[i].article.text,
+                                                     "source": records[i].article.source}})
+    return None
+
+
+def _is_tie(counts: Counter) -> bool:
+    top = counts.most_common(2)
+    return len(top) == 2 and top[0][1] == top[1][1]
+
+
+def _near_conflicts(found, records: list[Record], schema: Schema) -> list[dict[str, Any]]:
+    """Near-duplicate clusters whose members carry different labels (reported; not resolved)."""
+    conflicts = []
+    for members in found.members():
+        labels = {task: sorted({str(records[i].labels[task]) for i in members}) for task in schema.task_names}
+        disputed = {task: values for task, values in labels.items() if len(values) > 1}
+        if disputed:
+            conflicts.append({"ids": [records[i].article.id for i in members], "labels": disputed})
+    return conflicts
+
+
+def _drop_near(keep: list[int], cluster, records: list[Record]) -> tuple[list[int], list[dict]]:
+    """With dedup.drop_near, keep the first article of each near-duplicate cluster."""
+    first_of: dict[int, int] = {}
+    dropped: dict[int, list[str]] = defaultdict(list)
+    kept = []
+    for index in keep:
+        c = int(cluster[index])
+        if c in first_of:
+            dropped[first_of[c]].append(records[index].article.id)
+        else:
+            first_of[c] = index
+            kept.append(index)
+    groups = [{"kept": records[k].article.id, "removed": ids, "near": True} for k, ids in dropped.items()]
+    return kept, groups
+
+
+def _split(records, config: DataConfig, schema: Schema, rejects) -> tuple[list[str], dict]:
+    """Assign splits; duplicates of held-out test articles are left out of train (into rejects, with the reason)."""
+    split = config.split
+    stratify = split.stratify_by or schema.task_names[0]
+    forced = [_forced_test(record, config) for record in records]
+    result = assign_splits([r.cluster for r in records], [r.labels.get(stratify) for r in records], forced,
+                           {"train": split.train, "validation": split.validation,
+                            "test": split.test if split.strategy == "random" else 0.0}, config.seed)
+    for index, twin in result.excluded.items():
+        article = records[index].article
+        rejects.append({"where": article.where, "id": article.id, "kind": "crosses_split",
+                        "reason": f"duplicate of held-out test article {records[twin].article.id!r}; "
+                                  "left out of train and validation to avoid leakage",
+                        "record": {"title": article.title, "text": article.text, "source": article.source}})
+    info = {"strategy": split.strategy, "stratify_by": stratify, "seed": config.seed,
+            "excluded_cross_split": len(result.excluded)}
+    return result.assignment, info
+
+
+def _forced_test(record: Record, config: DataConfig) -> bool:
+    split = config.split
+    if split.strategy == "source":
+        return record.article.source in split.holdout_sources
+    if split.strategy == "date":
+        return bool(record.date) and record.date >= split.date_cutoff.isoformat()
+    if split.strategy == "file":
+        return record.article.forced_split == "test"
+    return False
+
+
+def features_for(schema: Schema):
+    """The dataset's features: text columns, one ClassLabel per task (schema label order), target columns."""
+    import datasets
+
+    columns = {name: datasets.Value("string") for name in
+               ("id", "title", "text", "raw_title", "raw_text", "date", "source", "origin")}
+    columns["cluster"] = datasets.Value("int64")
+    for task in schema.tasks:
+        columns[task.name] = datasets.ClassLabel(names=task.label_names)
+        if task.target_field:
+            columns[task.target_field] = datasets.Value("string")
+    return datasets.Features(columns)
+
+
+def _to_dataset(records: list[Record], assignment: list[str | None], schema: Schema):
+    """A DatasetDict with train, validation and test (a split may be empty); missing labels are -1."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    features = features_for(schema)
+    columns: dict[str, dict[str, list]] = {name: defaultdict(list) for name in SPLITS}
+    for record, cluster_split in zip(records, assignment, strict=True):
+        if cluster_split is None:
+            continue
+        row = columns[cluster_split]
+        article = record.article
+        for name, value in (("id", article.id), ("title", record.title), ("text", record.text),
+                            ("raw_title", article.title), ("raw_text", article.text), ("date", record.date),
+                            ("source", article.source), ("origin", article.where), ("cluster", record.cluster)):
+            row[name].append(value)
+        for task in schema.tasks:
+            label = record.labels.get(task.name)
+            row[task.name].append(task.label_names.index(label) if label is not None else -1)
+            if task.target_field:
+                row[task.target_field].append(article.targets.get(task.target_field, ""))
+    return datasets.DatasetDict({
+        name: datasets.Dataset.from_dict({key: columns[name][key] for key in features}, features=features)
+        for name in SPLITS
+    })
+
+
+def _split_stats(dataset, schema: Schema) -> dict[str, Any]:
+    """Articles, label counts per task, and text lengths (characters and words) per split."""
+    import numpy as np
+
+    stats = {}
+    for name, split in dataset.items():
+        texts = split["text"]
+        labels = {}
+        for task in schema.tasks:
+            counts = Counter(split[task.name])
+            labels[task.name] = {label: counts.get(i, 0) for i, label in enumerate(task.label_names)}
+            if counts.get(-1):
+                labels[task.name]["(none)"] = counts[-1]
+        chars = np.array([len(t) for t in texts]) if texts else np.zeros(1)
+        words = np.array([len(t.split()) for t in texts]) if texts else np.zeros(1)
+        stats[name] = {"articles": len(split), "labels": labels,
+                       "chars": _summary(chars), "words": _summary(words)}
+    return stats
+
+
+def _summary(values) -> dict[str, float]:
+    import numpy as np
+
+    return {"min": int(values.min()), "median": float(np.median(values)), "mean": round(float(values.mean()), 1),
+            "max": int(values.max())}
+
+
+def fingerprint(dataset, schema: Schema) -> str:
+    """A SHA-256 of the dataset's content (splits, ids, texts, labels): equal data, equal fingerprint."""
+    digest = hashlib.sha256()
+    for name in SPLITS:
+        split = dataset[name]
+        columns = [split["id"], split["title"], split["text"]] + [split[task] for task in schema.task_names]
+        digest.update(f"\x1d{name}".encode())
+        for row in zip(*columns, strict=True):
+            digest.update("\x1f".join(map(str, row)).encode("utf-8") + b"\x1e")
+    return digest.hexdigest()
+
+
+def preprocessing_settings(config: DataConfig, schema: Schema) -> dict[str, Any]:
+    """What a model needs to treat new text exactly as the training text: cleaning, normalization, schema."""
+    return {
+        "taawun_version": __version__,
+        "cleaning": config.cleaning.model_dump(mode="json"),
+        "normalization": config.normalization.model_dump(mode="json"),
+        "schema": schema.model_dump(mode="json"),
+    }
+
+
+def _write_atomically(output: Path, dataset, report, rejects, merged: Merged, schema: Schema, config) -> None:
+    """Write everything into a temporary folder beside `output`, then swap it in: never a half-written dataset."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.parent / f".{output.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        # datasets 5 cannot load back an empty split saved with zero shards: give empty splits one.
+        dataset.save_to_disk(str(staging), num_shards={name: 1 for name, split in dataset.items() if not len(split)})
+        _write_side_files(staging, report, rejects, merged, config, schema)
+        _swap(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_side_files(folder: Path, report, rejects, merged: Merged, config: DataConfig, schema: Schema) -> None:
+    from train.report import render_markdown
+
+    (folder / PREPROCESSING_FILE).write_text(
+        json.dumps(preprocessing_settings(config, schema), ensure_ascii=False, indent=2), encoding="utf-8")
+    with open(folder / "rejects.jsonl", "w", encoding="utf-8") as handle:
+        for reject in rejects:
+            handle.write(json.dumps(reject, ensure_ascii=False) + "\n")
+    _write_disagreements(folder / "disagreements.csv", merged)
+    (folder / REPORT_FILE).write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / "report.md").write_text(render_markdown(report), encoding="utf-8")
+
+
+def _write_disagreements(path: Path, merged: Merged) -> None:
+    """Every article and task the annotators disagreed on; the file doubles as an adjudication template."""
+    import csv
+
+    annotators = merged.annotators
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "task", *annotators, "resolution", "final"])
+        for item in merged.disagreements:
+            votes = [item["votes"].get(a, "") for a in annotators]
+            writer.writerow([item["id"], item["task"], *votes, item["resolution"], item["final"] or ""])
+
+
+def _swap(staging: Path, output: Path) -> None:
+    """Replace `output` by `staging` with renames; an existing dataset is kept until the new one is in place."""
+    if output.exists() and not (output / "dataset_dict.json").exists():
+        raise TaawunError(f"{output}: exists and is not a dataset built by taawun; choose another `output:`")
+    backup = output.parent / f".{output.name}.old-{os.getpid()}"
+    if output.exists():
+        output.rename(backup)
+    staging.rename(output)
+    shutil.rmtree(backup, ignore_errors=True)

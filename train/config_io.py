@@ -1,0 +1,72 @@
+"""Loading YAML config files into typed pydantic objects, with errors that name the file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import re
+from typing import Any, TypeVar
+
+import pydantic
+import yaml
+
+from train.errors import TaawunError
+
+Model = TypeVar("Model", bound=pydantic.BaseModel)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false are booleans, so labels such as `yes` and `no` stay strings."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping from `path`; a missing file or a YAML syntax error is a TaawunError."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaawunError(f"{path}: no such file. Check the path (it is relative to the current directory).")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise TaawunError(f"{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TaawunError(f"{path}: expected a mapping of keys to values at the top level, got {type(data).__name__}.")
+    return data
+
+
+def format_validation_error(err: pydantic.ValidationError, source: str) -> str:
+    """One line per problem: `source: key.path: message`."""
+    lines = []
+    for problem in err.errors():
+        key = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key; remove it or check its spelling"
+        elif problem["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+    return "\n".join(lines)
+
+
+def validate_config(model: type[Model], data: dict[str, Any], source: str, **context: Any) -> Model:
+    """Validate `data` as `model`; problems become one TaawunError naming `source` and each key path."""
+    try:
+        return model.model_validate(data, context=context or None)
+    except pydantic.ValidationError as err:
+        raise TaawunError(format_validation_error(err, source)) from None
+
+
+def load_config(model: type[Model], path: str | Path, **context: Any) -> Model:
+    """Read `path` (YAML) and validate it as `model`."""
+    return validate_config(model, read_yaml(path), str(path), **context)
