@@ -162,7 +162,8 @@ def test_builtin_boilerplate_line_is_removed_between_body_paragraphs(line):
     [
         "رفض المتحدث التعليق على الأنباء، وقال إنه سيترك تعليقاً مفصلاً للمؤتمر الصحفي.",
         "اترك تعليقاً على هذا القرار للجنة، قال الوزير للصحفيين.",
-        "وأكدت الشركة أن جميع الحقوق محفوظة لها بموجب العقد الموقع مع الاتحاد منذ عام 2019 وحتى نهاية الموسم المقبل على الأقل، "
+        "وأكدت الشركة أن جميع الحقوق محفوظة لها بموجب العقد الموقع مع الاتحاد منذ عام 2019 "
+        "وحتى نهاية الموسم المقبل على الأقل، "
         "مشيرة إلى أنها ستلجأ إلى القضاء إذا لزم الأمر للدفاع عن مصالحها ومصالح المساهمين.",
         "وقال المدرب: تابعونا على مدار الموسم وسترون فريقاً مختلفاً.",
     ],
@@ -280,7 +281,9 @@ ARABIC = st.characters(min_codepoint=0x0600, max_codepoint=0x06FF)
 LATIN_DIGITS = st.sampled_from("abcXYZ0123456789")
 WHITESPACE = st.sampled_from(" \t\n\r\u00a0")
 MIXED_TEXT = st.text(st.one_of(ARABIC, LATIN_DIGITS, WHITESPACE), max_size=200)
-MARKUP = st.sampled_from(["<p>", "</div>", "<b>", "&amp;", "&nbsp;", "&#1611;", "http://a.b/c", "www.x.y", "a@b.cc"])
+MARKUP = st.sampled_from(
+    ["<p>", "</div>", "<b>", "&amp;", "&nbsp;", "&#1611;", "http://a.b/c", "www.x.y", "a@b.cc"]
+)
 HTMLISH_TEXT = st.lists(st.one_of(ARABIC, LATIN_DIGITS, WHITESPACE, MARKUP), max_size=80).map("".join)
 NORMALIZATIONS = st.builds(NormalizationOptions, **{name: st.booleans() for name in NORMALIZATION_FIELDS})
 

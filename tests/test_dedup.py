@@ -2,7 +2,6 @@
 
 import gzip
 import json
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -213,12 +212,9 @@ def test_big_bucket_of_boilerplate_stays_linear():
     # 3000 texts that differ only in a trailing number all share buckets; linking each pair would be
     # 4.5 million verifications.
     texts = [f"{PARAGRAPH} رقم {i}" for i in range(3000)]
-    start = time.perf_counter()
     result = find_duplicates(texts, DEFAULTS)
-    elapsed = time.perf_counter() - start
     assert result.members() == [list(range(3000))]
-    assert len(result.near_pairs) < 20 * len(texts)
-    assert elapsed < 5, f"3000 boilerplate texts took {elapsed:.1f}s"
+    assert len(result.near_pairs) < 20 * len(texts)  # linked along the bucket, not pair by pair
 
 
 def test_non_string_text_is_reported_by_position():
@@ -284,15 +280,11 @@ def load_ant_rows() -> list[dict]:
 
 
 @pytest.mark.slow
-def test_ant_france24_has_exact_duplicates_with_conflicting_labels(request):
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("slow: reads the whole ANT corpus; select with -m slow")
+def test_ant_france24_has_exact_duplicates_with_conflicting_labels():
+    # Speed is measured by bench/data_build.py, not here.
     rows = load_ant_rows()
     texts = [row["text"] for row in rows]
-    start = time.perf_counter()
     result = find_duplicates(texts, DEFAULTS)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 20, f"find_duplicates took {elapsed:.1f}s on {len(texts)} texts; the build budget is 60s"
 
     labels_by_group = defaultdict(set)
     for row, group in zip(rows, result.exact_group.tolist()):

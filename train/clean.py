@@ -79,7 +79,8 @@ _BOILERPLATE_LINES = [
     # "اقرأ أيضاً: <headline>".
     rf"(?:اقرأ|إقرأ|أقرأ|اقرا|إقرا){_H}+(?:أيض|ايض){_AN}[^\n]{{0,200}}",
     # "شارك هذا المقال", "شارك المقال على فيسبوك".
-    rf"(?:شارك|شاركوا){_H}+(?:هذا{_H}+)?(?:المقال|المقالة|الخبر|الموضوع)(?:{_H}+(?:على|عبر)[^\n]{{0,80}})?{_H}*[:.!]?",
+    rf"(?:شارك|شاركوا){_H}+(?:هذا{_H}+)?(?:المقال|المقالة|الخبر|الموضوع)"
+    rf"(?:{_H}+(?:على|عبر)[^\n]{{0,80}})?{_H}*[:.!]?",
     # "تابعونا على فيسبوك وتويتر".
     rf"تابع(?:ونا|نا){_H}+(?:على|عبر|في){_H}[^\n]{{0,120}}",
     # "جميع الحقوق محفوظة © 2024", "© 2025 <site>. جميع الحقوق محفوظة", "© رويترز".
@@ -90,9 +91,9 @@ _BOILERPLATE_LINES = [
     # "حمّل تطبيق <site> الآن".
     rf"(?:(?:حم|نز)ّ?ل(?:وا)?|(?:قم{_H}+ب)?تحميل){_H}+تطبيق[^\n]{{0,150}}",
     # "(الآراء الواردة في هذا المقال تعبر عن رأي كاتبها ...)".
-    rf"[(\[]?{_H}*(?:الآراء|الاراء){_H}+(?:الواردة|المنشورة|المذكورة)[^\n]{{0,120}}?"
+    rf"(?:[(\[]{_H}*)?(?:الآراء|الاراء){_H}+(?:الواردة|المنشورة|المذكورة)[^\n]{{0,120}}?"
     rf"(?:تعبر|تعبّر|تعكس|تمثل)[^\n]{{0,200}}",
-    rf"[(\[]?{_H}*(?:هذا{_H}+)?المقال{_H}+(?:يعبر|يعبّر){_H}+عن{_H}+رأي[^\n]{{0,150}}",
+    rf"(?:[(\[]{_H}*)?(?:هذا{_H}+)?المقال{_H}+(?:يعبر|يعبّر){_H}+عن{_H}+رأي[^\n]{{0,150}}",
 ]
 
 # Each built-in matches one whole line and its newline; compile with re.MULTILINE.
@@ -119,6 +120,7 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 _CARRIAGE_RETURN = re.compile(r"\r\n?")
 # Runs that are not already a single plain space; matching every lone space would be slow for nothing.
 _SPACE_RUN = re.compile(r"(?: [^\S\n]|[^\S\n ])[^\S\n]*")
+# After _SPACE_RUN a line edge holds at most one space, so stripping lines is this one cheap pass.
 _SPACE_AT_LINE_EDGE = re.compile(r" \n ?|\n ")
 _EXTRA_BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -127,6 +129,16 @@ _TATWEEL = 0x0640
 _ALEF_FORMS = "أإآٱ"
 _ALEF_MAQSURA = "ى"
 _TEH_MARBUTA = "ة"
+
+# clean_text is cleaning alone; the pipeline skips translate when the table is empty.
+_NO_NORMALIZATION = NormalizationOptions(
+    remove_diacritics=False,
+    remove_tatweel=False,
+    normalize_alef=False,
+    normalize_alef_maqsura=False,
+    normalize_teh_marbuta=False,
+    normalize_digits=False,
+)
 
 
 @dataclass
@@ -239,13 +251,3 @@ def normalize_arabic(text: str, options: NormalizationOptions) -> str:
     """Normalize one text; for many texts build a TextPipeline once instead."""
     table = build_translation_table(options)
     return text.translate(table) if table else text
-
-
-_NO_NORMALIZATION = NormalizationOptions(
-    remove_diacritics=False,
-    remove_tatweel=False,
-    normalize_alef=False,
-    normalize_alef_maqsura=False,
-    normalize_teh_marbuta=False,
-    normalize_digits=False,
-)

@@ -26,8 +26,8 @@ _MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 _LOW_29_BITS = np.uint64((1 << 29) - 1)
 _LOW_32_BITS = np.uint64((1 << 32) - 1)
 _MIX_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplying by it loses no bits
-# Shingles x permutations per MinHash block: 4 MB, so each block stays in cache through the dozen
-# passes of `_permute` and the min-reduction (measured over 2x faster than 4x smaller or larger blocks).
+# Shingles x permutations per MinHash block: 4 MB per buffer, so a block stays in cache through the
+# dozen passes of `_permute` and the min-reduction (measured 20-35% faster than half or double).
 _BLOCK_ELEMENTS = 1 << 19
 # Buckets up to this size are verified pair by pair; bigger ones (boilerplate repeated across thousands
 # of texts) link consecutive members only, which union-find makes transitive, to stay linear.
