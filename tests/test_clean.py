@@ -86,6 +86,13 @@ def test_inline_tags_vanish_without_splitting_the_line():
     assert cleaned.removed["html_tags"] == 4
 
 
+def test_nbsp_entity_decodes_to_a_plain_space_even_without_whitespace_collapsing():
+    cleaned = clean_text("أ&nbsp;ب &quot;ج&quot; د&#1611;", only(strip_html=True))
+
+    assert cleaned.text == 'أ ب "ج" د\u064b'
+    assert cleaned.removed["html_entities"] == 4
+
+
 def test_scripts_styles_and_comments_go_with_their_content():
     raw = "<style>p {color: red}</style>نص<!-- إعلان --><script>var a = 1 < 2;</script> المقال"
 

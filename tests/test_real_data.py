@@ -33,6 +33,7 @@ def test_ant_finds_france24_articles_filed_under_two_sections(tmp_path):
     assert all(len(c["labels"]["section"]) >= 2 for c in france24)
     assert report["rejects"]["by_reason"]["duplicate_conflict"] == sum(len(c["ids"]) for c in conflicts)
     assert report["rejects"]["by_reason"]["empty_text"] == 2
+    assert report["cleaning"]["removed"]["boilerplate"] > 1000  # the config's outlet patterns are applied
     import datasets
 
     built = datasets.load_from_disk(str(tmp_path / "ant"))
