@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-all bench clean
+.PHONY: help install demo test test-all browser bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,10 +21,16 @@ $(STAMP): pyproject.toml
 demo: install ## Build the sample dataset and print its report
 	HF_HUB_OFFLINE=1 $(BIN)/taawun data build configs/data/sample.yaml
 
-test: install ## Run the test suite (slow tests excluded)
+test: install browser ## Run the test suite (slow tests excluded)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
 
-test-all: install ## Run every test, the slow ones too
+browser: ## Install Debian's Chromium for the MLflow UI test, when missing (needs root)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing and not root: the MLflow UI browser test will be skipped"; fi; }
+
+test-all: install browser ## Run every test, the slow ones too
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 bench: install ## Benchmark dataset building on ../shared/data/ant

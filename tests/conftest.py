@@ -92,3 +92,43 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: this test needs the project's shared real data (../shared/data)")
     return path
+
+
+@pytest.fixture(scope="session")
+def sample_dataset(tmp_path_factory) -> Path:
+    """The sample corpus built once per test session (through the CLI) into a temporary folder."""
+    folder = tmp_path_factory.mktemp("sample")
+    config = yaml.safe_load((ROOT / "configs" / "data" / "sample.yaml").read_text(encoding="utf-8"))
+    config["schema"] = str(ROOT / config["schema"])
+    for entry in config["sources"] + config["annotations"]:
+        entry["path"] = str(ROOT / entry["path"])
+    config["output"] = str(folder / "built")
+    path = folder / "sample.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    result = run_cli("data", "build", path)
+    assert result.exit_code == 0, result.output
+    return folder / "built"
+
+
+def experiment_file(folder: Path, data: Path, **overrides) -> Path:
+    """An experiment config extending the project's base, pointed at `data`, writing runs and the store under `folder`."""
+    from train.experiment import deep_merge
+
+    config = deep_merge({"extends": str(ROOT / "configs" / "experiments" / "base.yaml"), "data": str(data),
+                         "output_dir": str(folder / "runs"),
+                         "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}", "experiment": "tests"},
+                         "evaluation": {"bootstrap": 200}}, overrides)
+    path = folder / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, sample_dataset):
+    """One TF-IDF run on the sample, trained through the CLI into a temporary SQLite store; returns its facts."""
+    folder = tmp_path_factory.mktemp("trained")
+    result = run_cli("train", experiment_file(folder, sample_dataset))
+    assert result.exit_code == 0, result.output
+    run_id = next(line.split()[1] for line in result.output.splitlines() if line.startswith("run "))
+    return {"folder": folder, "run_id": run_id, "uri": f"sqlite:///{folder / 'mlflow.db'}", "output": result.output,
+            "model_dir": folder / "runs" / "tests" / run_id / "model"}

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -450,10 +451,44 @@ def preprocessing_settings(config: DataConfig, schema: Schema) -> dict[str, Any]
     """What a model needs to treat new text exactly as the training text: cleaning, normalization, schema."""
     return {
         "taawun_version": __version__,
+        "config_digest": config_digest(config),
         "cleaning": config.cleaning.model_dump(mode="json"),
         "normalization": config.normalization.model_dump(mode="json"),
         "schema": schema.model_dump(mode="json"),
     }
+
+
+def config_digest(config: DataConfig) -> str:
+    """A digest of the data config, so a dataset built from another version of it can be told apart."""
+    return hashlib.sha256(config.model_dump_json().encode("utf-8")).hexdigest()[:16]
+
+
+def open_dataset(path: str | Path) -> tuple[Any, Path, dict[str, Any]]:
+    """A built dataset from its folder, or from a data config (built first when missing or built from another config).
+
+    Returns the DatasetDict, its folder and its settings (`taawun.json`: schema, cleaning, normalization).
+    """
+    import datasets
+
+    from train.data_config import load_data_config
+
+    path = Path(path)
+    if path.is_file():
+        config, schema = load_data_config(path)
+        folder = config.output
+        settings_file = folder / PREPROCESSING_FILE
+        stale = not settings_file.is_file() or json.loads(settings_file.read_text(encoding="utf-8")).get(
+            "config_digest") != config_digest(config)
+        if stale:
+            print(f"building the dataset from {path} into {folder} ...", file=sys.stderr)
+            build_dataset(config, schema)
+        path = folder
+    if not (path / PREPROCESSING_FILE).is_file():
+        raise TaawunError(f"{path}: not a dataset built by `taawun data build` (no {PREPROCESSING_FILE}); give a "
+                          "dataset folder or a data config (.yaml)")
+    datasets.disable_progress_bars()
+    settings = json.loads((path / PREPROCESSING_FILE).read_text(encoding="utf-8"))
+    return datasets.load_from_disk(str(path)), path, settings
 
 
 def _write_atomically(output: Path, dataset, report, rejects, merged: Merged, schema: Schema, config) -> None:

@@ -97,6 +97,127 @@ def data_report(folder: Path, as_json: bool) -> None:
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else render_markdown(report))
 
 
+@cli.command("train")
+@click.argument("config", type=EXISTING_FILE)
+@click.option("--register", metavar="NAME", help="Register the model in the MLflow model registry under NAME.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set model.classifier=linear_svm (YAML value).")
+def train_command(config: Path, register: str | None, overrides: tuple[str, ...]) -> None:
+    """Train a model from an experiment config (see configs/experiments/), evaluate it and log it to MLflow."""
+    from train.experiment import ExperimentConfig, deep_merge, resolve_experiment
+    from train.config_io import validate_config
+    from train.trainer import train
+
+    resolved = deep_merge(resolve_experiment(config), _parse_overrides(overrides))
+    experiment = validate_config(ExperimentConfig, resolved, str(config))
+    result = train(experiment, resolved, register=register)
+    click.echo(result.table())
+    click.echo(f"\nrun {result.run_id} logged to {result.tracking_uri}")
+    click.echo(f"model: runs:/{result.run_id}/model  ({result.model_uri}; local copy: {result.folder / 'model'})")
+    click.echo(f"open the MLflow UI: taawun ui{_uri_option(result.tracking_uri)}")
+
+
+def _parse_overrides(pairs: tuple[str, ...]) -> dict:
+    import yaml
+
+    from train.experiment import deep_merge
+
+    merged: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise TaawunError(f"--set {pair!r}: write KEY=VALUE, e.g. --set model.params.C=2")
+        nested: dict = {}
+        cursor = nested
+        *parents, last = key.split(".")
+        for part in parents:
+            cursor = cursor.setdefault(part, {})
+        cursor[last] = yaml.safe_load(value)
+        merged = deep_merge(merged, nested)
+    return merged
+
+
+def _uri_option(uri: str) -> str:
+    from train.tracking import DEFAULT_URI
+
+    return "" if uri == DEFAULT_URI else f" --tracking-uri {uri}"
+
+
+TRACKING_OPTION = click.option("--tracking-uri", "uri", metavar="URI",
+                               help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
+
+
+@cli.command("evaluate")
+@click.argument("model")
+@click.option("--input", "source", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A built dataset folder, a data config, or a raw JSONL/CSV/Parquet file with label columns.")
+@click.option("--split", default="test", show_default=True, help="The split of a built dataset to evaluate on.")
+@click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN",
+              help="Map a raw file's columns: --field text=body --field topic=label.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--no-log", is_flag=True, help="Do not log an evaluation run to MLflow.")
+@TRACKING_OPTION
+def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ...], as_json: bool, no_log: bool,
+                     uri: str | None) -> None:
+    """Evaluate MODEL (a model folder or an MLflow URI such as runs:/ID/model) on held-out articles."""
+    import json
+
+    from train.experiment import EvaluationConfig
+    from train.runs import describe, evaluate_model
+    from train.scoring import parse_fields
+
+    results, run_id = evaluate_model(model, source, split, parse_fields(fields), EvaluationConfig(), uri,
+                                     log=not no_log)
+    click.echo(json.dumps(results, ensure_ascii=False, indent=2) if as_json else describe(results))
+    if run_id:
+        click.echo(f"evaluation run {run_id} logged", err=True)
+
+
+@cli.command("predict")
+@click.argument("model")
+@click.option("--input", "source", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A .jsonl or .csv file for the predictions.")
+@click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
+def predict_command(model: str, source: Path, output: Path, fields: tuple[str, ...], batch_size: int) -> None:
+    """Predict every task for the raw articles in a JSONL/CSV/Parquet file."""
+    from train.model_io import load_predictor
+    from train.predict import predict_file
+    from train.scoring import parse_fields
+
+    summary = predict_file(load_predictor(model), source, output, parse_fields(fields), batch_size)
+    for problem in summary.malformed:
+        click.echo(problem, err=True)
+    skipped = f"; {len(summary.malformed)} malformed record(s) skipped (listed above)" if summary.malformed else ""
+    click.echo(f"{summary.predicted} article(s) predicted into {summary.output}{skipped}", err=True)
+
+
+@cli.command("runs")
+@click.option("--experiment", help="Only this experiment.")
+@click.option("--compare", nargs=2, metavar="RUN RUN", help="Two run ids side by side.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@TRACKING_OPTION
+def runs_command(experiment: str | None, compare: tuple[str, str] | None, limit: int, uri: str | None) -> None:
+    """List the runs in the tracking store (experiment, model, task, test macro-F1), or compare two."""
+    from train.runs import compare_runs, run_table
+    from train.tracking import tracking_uri
+
+    uri = tracking_uri(uri)
+    click.echo(compare_runs(uri, *compare) if compare else run_table(uri, experiment, limit))
+
+
+@cli.command("ui")
+@click.option("--port", type=int, help="Port on 127.0.0.1 (default: a free one).")
+@TRACKING_OPTION
+def ui_command(port: int | None, uri: str | None) -> None:
+    """Open the MLflow UI on the project's tracking store (the URL is printed)."""
+    from train.runs import serve_ui
+    from train.tracking import tracking_uri
+
+    serve_ui(tracking_uri(uri), port)
+
+
 def main() -> None:
     """Entry point of the `taawun` console script and of `python -m train`."""
     cli(prog_name="taawun")

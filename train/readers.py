@@ -83,6 +83,20 @@ def decode(data: bytes, encoding: str, path: Path) -> tuple[str, str]:
         ) from None
 
 
+def sniff_encoding(head: bytes) -> str:
+    """The Python codec for a file starting with `head`, by the same rules as `decode(..., "auto")`."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return "cp1256"
+    return "utf-8"
+
+
 def read_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when it is gzip-compressed."""
     if not path.exists():

@@ -1,0 +1,94 @@
+"""Against a real MLflow tracking server (SQLite backend, 127.0.0.1, random port): train, register, load, browse."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import mlflow
+import pandas as pd
+import pytest
+
+from conftest import experiment_file, run_cli
+from train.runs import free_port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """An `mlflow server` process for this module, stopped afterwards."""
+    folder = tmp_path_factory.mktemp("server")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'store.db'}",
+         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=open(folder / "server.log", "w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"mlflow server exited: {(folder / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("mlflow server did not answer /health within 90 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served_run(server, sample_dataset, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("served")
+    config = experiment_file(folder, sample_dataset, tracking={"uri": server, "experiment": "served",
+                                                               "run_name": "tfidf-served"})
+    result = run_cli("train", config, "--register", "taawun-sample")
+    assert result.exit_code == 0, result.output
+    return next(line.split()[1] for line in result.output.splitlines() if line.startswith("run "))
+
+
+def test_train_logs_and_registers_on_the_server(server, served_run):
+    client = mlflow.MlflowClient(server)
+    run = client.get_run(served_run)
+    assert run.data.tags["taawun.model_kind"] == "tfidf" and "test/topic/macro_f1" in run.data.metrics
+    versions = client.search_model_versions("name = 'taawun-sample'")
+    assert [v.version for v in versions] == ["1"] and versions[0].run_id == served_run
+    mlflow.set_tracking_uri(server)
+    model = mlflow.pyfunc.load_model("models:/taawun-sample/1")
+    out = model.predict(pd.DataFrame({"text": ["فاز المنتخب الوطني في المباراة النهائية للبطولة بهدفين"]}))
+    assert out.loc[0, "topic"] == "sports"
+
+
+def test_predict_by_registered_model_uri(server, served_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "x", "text": "ارتفعت أسعار النفط في الأسواق العالمية وتراجع الدولار"}\n', encoding="utf-8")
+    result = run_cli("predict", "models:/taawun-sample/1", "--input", source, "--output", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.output
+    assert '"id": "x"' in (tmp_path / "out.jsonl").read_text(encoding="utf-8")
+
+
+def test_mlflow_ui_shows_the_run_in_chromium(server, served_run, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Chromium is not installed (make test installs Debian's chromium when run as root)")
+    experiment = mlflow.MlflowClient(server).get_experiment_by_name("served").experiment_id
+    url = f"{server}/#/experiments/{experiment}/runs/{served_run}"
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--virtual-time-budget=20000", "--window-size=1400,1000"]
+    screenshot = tmp_path / "run.png"
+    subprocess.run([*flags, f"--user-data-dir={tmp_path / 'a'}", f"--screenshot={screenshot}", url],
+                   capture_output=True, timeout=120, check=True)
+    dom = subprocess.run([*flags, f"--user-data-dir={tmp_path / 'b'}", "--dump-dom", url], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert screenshot.stat().st_size > 10_000
+    assert "tfidf-served" in dom  # the run, by name
+    assert "test/topic/macro_f1" in dom  # its metrics
+    assert "served" in dom  # the experiment

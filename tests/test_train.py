@@ -1,0 +1,134 @@
+"""`taawun train` with the TF-IDF baseline: what lands in MLflow, loading by URI, determinism, failures."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import mlflow
+import pandas as pd
+import pytest
+
+from conftest import experiment_file, run_cli
+
+
+def _client(trained):
+    return mlflow.MlflowClient(trained["uri"])
+
+
+def test_run_logs_config_dataset_metrics_and_artifacts(trained, sample_dataset):
+    run = _client(trained).get_run(trained["run_id"])
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["model.classifier"] == "logreg" and params["model.features.min_df"] == "2"
+    assert tags["taawun.model_kind"] == "tfidf"
+    assert tags["taawun.tasks"] == "topic,bilateral_security_cooperation,stance"
+    assert len(tags["mlflow.source.git.commit"]) == 40
+    report = json.loads((sample_dataset / "report.json").read_text())
+    assert tags["taawun.dataset_fingerprint"] == report["fingerprint"]
+    assert run.inputs.dataset_inputs[0].dataset.digest == report["fingerprint"][:32]
+    local = json.loads((trained["folder"] / "runs" / "tests" / trained["run_id"] / "evaluation" / "metrics.json")
+                       .read_text())
+    for task in ("topic", "bilateral_security_cooperation", "stance"):
+        assert metrics[f"test/{task}/macro_f1"] == pytest.approx(local["test"][task]["macro_f1"])
+        assert metrics[f"test/{task}/macro_f1_ci_low"] <= metrics[f"test/{task}/macro_f1"]
+    assert metrics["test/bilateral_security_cooperation/positive_f1"] >= 0
+    assert metrics["test/topic/macro_f1"] > 0.5 and metrics["test/stance/macro_f1"] > 0.4  # floors on the sample
+    artifacts = {a.path for a in mlflow.artifacts.list_artifacts(run_id=trained["run_id"], tracking_uri=trained["uri"])}
+    assert {"config.yaml", "evaluation", "dataset"} <= artifacts
+    evaluation = mlflow.artifacts.download_artifacts(run_id=trained["run_id"], artifact_path="evaluation",
+                                                     tracking_uri=trained["uri"])
+    for name in ("confusion/test_topic.png", "confusion/test_topic.csv", "pr_curve/test_bilateral_security_cooperation.png",
+                 "misclassified/test.jsonl", "metrics.json"):
+        assert (__import__("pathlib").Path(evaluation) / name).is_file(), name
+
+
+def test_model_loads_by_uri_and_predicts_raw_text(trained):
+    mlflow.set_tracking_uri(trained["uri"])
+    model = mlflow.pyfunc.load_model(f"runs:/{trained['run_id']}/model")
+    frame = pd.DataFrame({"title": ["مصر وبريطانيا"], "text": [
+        "<p>استقبل وزير الداخلية المصري السفير البريطاني، وأكد الجانبان التعاون الأمني وتبادل المعلومات لمكافحة "
+        "الإرهاب، وأشاد الوزير بالتعاون مع بريطانيا.</p> اترك تعليقاً"]})
+    out = model.predict(frame)
+    assert out.loc[0, "topic"] in {"security", "politics"}
+    assert out.loc[0, "bilateral_security_cooperation"] == "yes"
+    probabilities = [c for c in out.columns if c.startswith("topic.proba.")]
+    assert len(probabilities) == 8 and out.loc[0, probabilities].sum() == pytest.approx(1.0)
+    signature = model.metadata.get_input_schema().input_names()
+    assert "text" in signature and "title" in signature
+
+
+def test_same_config_same_metrics(tmp_path, sample_dataset, trained):
+    result = run_cli("train", experiment_file(tmp_path, sample_dataset))
+    assert result.exit_code == 0, result.output
+    run_id = next(line.split()[1] for line in result.output.splitlines() if line.startswith("run "))
+    first = _client(trained).get_run(trained["run_id"]).data.metrics
+    second = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id).data.metrics
+    for key in first:
+        if "/macro_f1" in key or "/accuracy" in key:
+            assert first[key] == second[key], key
+
+
+@pytest.mark.parametrize("classifier", ["linear_svm", "complement_nb"])
+def test_other_classifiers_train(tmp_path, sample_dataset, classifier):
+    config = experiment_file(tmp_path, sample_dataset, model={"classifier": classifier},
+                             tasks=["topic", "bilateral_security_cooperation"], evaluation={"splits": ["test"]})
+    result = run_cli("train", config)
+    assert result.exit_code == 0, result.output
+    assert "bilateral_security_cooperation" in result.output and "stance" not in result.output
+
+
+def test_search_trials_are_child_runs(tmp_path, sample_dataset):
+    config = experiment_file(tmp_path, sample_dataset, tasks=["topic"],
+                             model={"search": {"grid": {"C": [1.0, 10.0]}, "on": "cv", "folds": 2}})
+    result = run_cli("train", config)
+    assert result.exit_code == 0, result.output
+    run_id = next(line.split()[1] for line in result.output.splitlines() if line.startswith("run "))
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    children = client.search_runs([client.get_run(run_id).info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+    assert sorted(c.data.params["trial.C"] for c in children) == ["1.0", "10.0"]
+    assert all(0 <= c.data.metrics["search/topic/macro_f1"] <= 1 for c in children)
+
+
+def test_unreachable_tracking_server_fails_fast(tmp_path, sample_dataset):
+    from train.runs import free_port
+
+    config = experiment_file(tmp_path, sample_dataset, tracking={"uri": f"http://127.0.0.1:{free_port()}"})
+    started = time.perf_counter()
+    result = run_cli("train", config)
+    assert result.exit_code == 1
+    assert "cannot reach the MLflow tracking server" in result.output
+    assert time.perf_counter() - started < 30
+    assert not (tmp_path / "runs").exists()  # failed before any training
+
+
+def test_logging_failure_keeps_model_and_metrics(tmp_path, sample_dataset, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("store went away")
+
+    monkeypatch.setattr(mlflow, "log_metrics", broken)
+    result = run_cli("train", experiment_file(tmp_path, sample_dataset, evaluation={"splits": ["test"]}))
+    assert result.exit_code == 1
+    assert "training finished, but logging to MLflow" in result.output and "store went away" in result.output
+    folder = next((tmp_path / "runs" / "tests").iterdir())
+    assert str(folder) in result.output
+    assert (folder / "model" / "model.json").is_file() and (folder / "evaluation" / "metrics.json").is_file()
+
+
+def test_unknown_task_and_bad_config_key(tmp_path, sample_dataset):
+    result = run_cli("train", experiment_file(tmp_path, sample_dataset, tasks=["sentiment"]))
+    assert result.exit_code == 1 and "tasks ['sentiment'] are not in the dataset's schema" in result.output
+    result = run_cli("train", experiment_file(tmp_path, sample_dataset, model={"clasifier": "logreg"}))
+    assert result.exit_code == 1 and "model.clasifier: unknown key" in result.output
+
+
+def test_runs_table_and_compare(trained, tmp_path, sample_dataset):
+    result = run_cli("runs", "--tracking-uri", trained["uri"])
+    assert result.exit_code == 0
+    assert trained["run_id"] in result.output and "tfidf" in result.output and "stance" in result.output
+    other = run_cli("train", experiment_file(trained["folder"], sample_dataset, model={"params": {"C": 1.0}},
+                                             evaluation={"splits": ["test"]}))
+    other_id = next(line.split()[1] for line in other.output.splitlines() if line.startswith("run "))
+    compared = run_cli("runs", "--tracking-uri", trained["uri"], "--compare", trained["run_id"], other_id)
+    assert compared.exit_code == 0
+    assert "param: model.params.C" in compared.output and "test/topic/macro_f1" in compared.output

@@ -1,0 +1,113 @@
+"""The training experiment config: data, tasks, model, evaluation and tracking.
+
+An experiment file holds only its differences from a base config: `extends: base.yaml` (relative to the file)
+is merged under it, key by key, recursively.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from train.config_io import read_yaml, validate_config
+from train.errors import TaawunError
+from train.features import TfidfOptions
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchConfig(_Strict):
+    """Hyperparameter search per task: every combination of `grid`, scored by macro-F1, is an MLflow child run."""
+
+    grid: dict[str, list[Any]] = Field(min_length=1)
+    on: Literal["cv", "validation"] = "cv"
+    folds: int = Field(default=3, ge=2)
+
+
+class TfidfModelConfig(_Strict):
+    """`model.kind: tfidf`: TF-IDF word and character n-grams with one linear classifier per task."""
+
+    kind: Literal["tfidf"] = "tfidf"
+    features: TfidfOptions = TfidfOptions()
+    classifier: Literal["logreg", "linear_svm", "complement_nb"] = "logreg"
+    params: dict[str, Any] = Field(default={}, description="classifier parameters, e.g. {C: 4.0} or {alpha: 0.3}")
+    class_weight: Literal["balanced", "none"] = "balanced"
+    search: SearchConfig | None = None
+
+
+class EvaluationConfig(_Strict):
+    """What evaluation computes."""
+
+    splits: list[Literal["validation", "test"]] = ["validation", "test"]
+    bootstrap: int = Field(default=1000, ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    group_field: str | None = "source"
+    misclassified_limit: int | None = 500
+
+
+class TrackingConfig(_Strict):
+    """Where runs are logged: `uri` (else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db) and the experiment."""
+
+    uri: str | None = None
+    experiment: str = "taawun"
+    run_name: str | None = None
+
+
+class ExperimentConfig(_Strict):
+    """Everything `taawun train` needs."""
+
+    data: Path
+    tasks: list[str] = []
+    model: TfidfModelConfig = TfidfModelConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    seed: int = 13
+    output_dir: Path = Path("runs")
+
+
+def resolve_experiment(path: str | Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The experiment file merged over the chain of files it `extends`."""
+    path = Path(path)
+    if path.resolve() in seen:
+        raise TaawunError(f"{path}: `extends` makes a cycle: {' -> '.join(str(p) for p in (*seen, path))}")
+    data = read_yaml(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    base_path = path.parent / base
+    if not base_path.is_file():
+        raise TaawunError(f"{path}: extends {base!r}, but {base_path} does not exist (it is relative to {path.parent})")
+    return deep_merge(resolve_experiment(base_path, (*seen, path.resolve())), data)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` on top of `base`: mappings merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Load an experiment file (with its bases) and optional overrides, and validate it."""
+    data = deep_merge(resolve_experiment(path), overrides or {})
+    return validate_config(ExperimentConfig, data, str(path))
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"model.features.min_df": "2", ...} for MLflow params."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat

@@ -1,0 +1,128 @@
+"""Scoring a trained model on held-out articles: a built dataset's split, or a raw file of labelled articles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from train.errors import TaawunError
+from train.evaluate import TaskPredictions, compute_metrics
+from train.model_io import Predictor
+from train.readers import as_text, detect_format, read_rows
+
+PREDICT_BATCH = 2000
+
+
+def predict_columns(predictor: Predictor, columns: dict[str, list], clean: bool) -> dict[str, np.ndarray]:
+    """Probabilities per task for column-wise articles (`title`, `text`, target fields), in batches."""
+    n = len(columns["text"])
+    titles = columns.get("title") or [""] * n
+    parts: dict[str, list[np.ndarray]] = {task.name: [] for task in predictor.tasks}
+    for start in range(0, n, PREDICT_BATCH):
+        end = start + PREDICT_BATCH
+        targets = {name: columns[name][start:end] for name in predictor.target_fields}
+        predict = predictor.predict_raw if clean else predictor.predict_clean
+        for task, proba in predict(titles[start:end], columns["text"][start:end], targets).items():
+            parts[task].append(proba)
+    return {task: np.vstack(chunks) if chunks else np.zeros((0, len(predictor.schema.task(task).labels)))
+            for task, chunks in parts.items()}
+
+
+def score(predictor: Predictor, columns: dict[str, list], labels: dict[str, list[int]], clean: bool,
+          group_field: str | None, evaluation) -> tuple[dict[str, dict], dict[str, TaskPredictions]]:
+    """Metrics and predictions per task; `labels[task]` holds class indices (-1: no gold label)."""
+    proba = predict_columns(predictor, columns, clean)
+    groups = columns.get(group_field) if group_field else None
+    results, predictions = {}, {}
+    for task in predictor.tasks:
+        if task.name not in labels:
+            continue
+        pred = TaskPredictions(task=task.name, labels=task.label_names, y_true=np.asarray(labels[task.name]),
+                               proba=proba[task.name], ids=list(columns["id"]), texts=list(columns["text"]),
+                               groups=list(groups) if groups and len(set(groups)) > 1 else None,
+                               positive=task.positive_label)
+        predictions[task.name] = pred
+        results[task.name] = compute_metrics(pred, bootstrap=evaluation.bootstrap, confidence=evaluation.confidence,
+                                             seed=0)
+    return results, predictions
+
+
+def dataset_columns(split, predictor: Predictor) -> tuple[dict[str, list], dict[str, list[int]]]:
+    """Columns and gold labels of a built dataset's split, for the model's tasks."""
+    names = {"id", "title", "text", "source", *predictor.target_fields}
+    columns = {name: list(split[name]) for name in names if name in split.column_names}
+    missing = [task.name for task in predictor.tasks if task.name not in split.column_names]
+    if missing:
+        raise TaawunError(f"the dataset has no column for the model's tasks {missing}; was it built with the same "
+                          "schema as the model?")
+    _check_label_order(split, predictor)
+    return columns, {task.name: list(split[task.name]) for task in predictor.tasks}
+
+
+def _check_label_order(split, predictor: Predictor) -> None:
+    for task in predictor.tasks:
+        names = split.features[task.name].names
+        if names != task.label_names:
+            raise TaawunError(f"task {task.name!r}: the dataset's labels {names} differ from the model's "
+                              f"{task.label_names}; evaluate with a dataset built from the model's schema")
+
+
+def raw_file_columns(path: Path, predictor: Predictor, fields: dict[str, str]) -> tuple[dict, dict]:
+    """Columns and gold labels from a raw JSONL/CSV/Parquet file; labels mapped through the schema (aliases too).
+
+    `fields` maps id, text, title, target fields and task names to the file's columns (default: the same name).
+    """
+    rows, _ = read_rows(path, detect_format(path, "auto"), "auto")
+    broken = [f"{path}:{row.line}: {row.error}" for row in rows if row.error]
+    if broken:
+        raise TaawunError("unreadable records:\n  " + "\n  ".join(broken[:20]))
+    present = set().union(*(row.values for row in rows)) if rows else set()
+    column = {key: fields.get(key, key) for key in ("id", "text", "title", *predictor.target_fields)}
+    for key in ("text", *predictor.target_fields):
+        if column[key] not in present:
+            raise TaawunError(f"{path}: no column {column[key]!r} for {key}; map it with --field {key}=COLUMN "
+                              f"(columns: {sorted(present)})")
+    columns = {key: [as_text(row.values.get(name)) for row in rows] for key, name in column.items()}
+    if column["id"] not in present:
+        columns["id"] = [f"{path.name}:{row.line}" for row in rows]
+    labels = _raw_labels(path, rows, predictor, fields, present)
+    return columns, labels
+
+
+def _raw_labels(path: Path, rows, predictor: Predictor, fields: dict[str, str], present: set) -> dict[str, list[int]]:
+    labels, problems = {}, []
+    for task in predictor.tasks:
+        name = fields.get(task.name, task.name)
+        if name not in present:
+            continue
+        values = []
+        for row in rows:
+            raw = as_text(row.values.get(name)).strip()
+            label = task.resolve(raw) if raw else None
+            if raw and label is None:
+                problems.append(f"{path}:{row.line}: unknown {task.name} label {raw!r}; did you mean "
+                                f"{task.suggest(raw)!r}? The model's labels: {task.label_names}")
+            values.append(task.label_names.index(label) if label else -1)
+        labels[task.name] = values
+    if problems:
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise TaawunError("labels outside the model's schema (add aliases to the schema, or fix the file):\n  "
+                          + "\n  ".join(problems[:20]) + more)
+    if not labels:
+        tasks = [task.name for task in predictor.tasks]
+        raise TaawunError(f"{path}: no label column for any of the model's tasks {tasks}; map one with "
+                          f"--field TASK=COLUMN (columns: {sorted(present)})")
+    return labels
+
+
+def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """`--field key=column` options as a mapping."""
+    fields = {}
+    for pair in pairs:
+        key, sep, column = pair.partition("=")
+        if not sep or not key or not column:
+            raise TaawunError(f"--field {pair!r}: write KEY=COLUMN, e.g. --field topic=label or --field text=body")
+        fields[key.strip()] = column.strip()
+    return fields

@@ -1,0 +1,145 @@
+"""MLflow tracking shared by every model kind: the store, runs, params, dataset inputs, metrics and models.
+
+The default store is a SQLite database in the project (`sqlite:///mlflow.db`, artifacts in `mlartifacts/` beside
+it); MLFLOW_TRACKING_URI or the config's `tracking.uri` point elsewhere, e.g. a team's tracking server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any
+
+from train.errors import TaawunError
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+# Progress bars for artifact downloads of a few kilobytes are noise in a command's output.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+
+
+def tracking_uri(configured: str | None) -> str:
+    """The config's URI, else MLFLOW_TRACKING_URI, else the project's SQLite store."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def check_store(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, before training, when the tracking store cannot be reached or opened."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+                if response.status != 200:
+                    raise TaawunError(f"tracking server {uri} answered {response.status} on /health")
+        except (urllib.error.URLError, OSError) as err:
+            raise TaawunError(
+                f"cannot reach the MLflow tracking server {uri} ({getattr(err, 'reason', err)}). Start it, fix "
+                "tracking.uri / MLFLOW_TRACKING_URI, or unset them to use the local sqlite:///mlflow.db"
+            ) from None
+        return
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.parent.resolve().is_dir():
+            raise TaawunError(f"tracking store {uri}: folder {path.parent} does not exist")
+    import mlflow
+
+    try:
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as err:  # the store's own error types vary by backend
+        raise TaawunError(f"cannot open the MLflow tracking store {uri}: {err}") from None
+
+
+def artifact_root(uri: str, experiment: str = "") -> str | None:
+    """For a SQLite store: artifacts in `mlartifacts/` beside the database file (None: the store decides)."""
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts"
+        return (folder / re.sub(r"[^\w.-]+", "_", experiment) if experiment else folder).as_uri()
+    return None
+
+
+def use_experiment(uri: str, name: str) -> str:
+    """Point MLflow at `uri` and experiment `name` (created with artifacts beside a SQLite store); returns its id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        experiment_id = client.create_experiment(name, artifact_location=artifact_root(uri, name))
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def log_params(params: dict[str, str]) -> None:
+    """Log params, cutting values MLflow would refuse (the whole config is also logged as a file)."""
+    import mlflow
+
+    safe = {k: (v if len(v) <= MAX_PARAM_LENGTH else v[: MAX_PARAM_LENGTH - 20] + "...[truncated]")
+            for k, v in params.items()}
+    items = list(safe.items())
+    for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+        mlflow.log_params(dict(items[start : start + 100]))
+
+
+def log_dataset(folder: Path, fingerprint: str, name: str, context: str = "training") -> None:
+    """Record the dataset as the run's input (with its content fingerprint) and attach its report."""
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():  # a local folder matches two equivalent local source types; either is right
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(str(folder.resolve()))
+    mlflow.log_input(MetaDataset(source=source, name=name, digest=fingerprint[:32]), context=context)
+    for report in ("report.json", "report.md"):
+        if (folder / report).is_file():
+            mlflow.log_artifact(str(folder / report), artifact_path="dataset")
+
+
+def git_commit() -> dict[str, str]:
+    """The project's git commit (and whether the tree had changes), as MLflow tags; empty outside a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"mlflow.source.git.commit": commit, "taawun.git_dirty": str(bool(dirty)).lower()}
+
+
+def log_model(model_folder: Path, input_example, output_example, register: str | None) -> str:
+    """Log the model folder as an MLflow pyfunc model (code-based, no pickle); returns its model URI."""
+    import mlflow
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    code = Path(__file__).with_name("mlflow_model.py")
+    # The title is optional: a model predicts from the text alone.
+    inputs = Schema([ColSpec("string", name, required=name != "title") for name in input_example.columns])
+    signature = ModelSignature(inputs=inputs, outputs=infer_signature(input_example, output_example).outputs)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(code),
+        artifacts={"model": str(model_folder)},
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=_requirements(),
+        code_paths=[str(Path(__file__).resolve().parent)],  # the `train` package: the model loads without taawun
+        registered_model_name=register,
+    )
+    return info.model_uri
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("scikit-learn", "skops", "numpy", "scipy", "pandas", "pydantic",
+                                                    "pyyaml", "mlflow")]

@@ -1,0 +1,163 @@
+"""`taawun train`: fit a model on a built dataset, evaluate it, and track everything in MLflow.
+
+The model and its metrics are written to a local run folder first; MLflow gets them after. When logging fails,
+nothing is lost: the error names the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from train.build import open_dataset
+from train.errors import TaawunError
+from train.evaluate import flat_metrics, format_table, write_evaluation
+from train.experiment import ExperimentConfig, flatten
+from train.model_io import Predictor
+from train.schema import Schema
+from train.scoring import dataset_columns, score
+from train.tracking import check_store, git_commit, log_dataset, log_model, log_params, tracking_uri, use_experiment
+
+
+@dataclass
+class RunResult:
+    """What a training run produced."""
+
+    run_id: str
+    model_uri: str
+    folder: Path
+    results: dict[str, dict[str, dict]]
+    tracking_uri: str
+
+    def table(self) -> str:
+        """The test (else validation) metrics as a terminal table."""
+        split = "test" if "test" in self.results else next(iter(self.results))
+        return format_table(self.results, split)
+
+
+def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | None = None) -> RunResult:
+    """Train, evaluate, save and log one experiment; `resolved` is the merged config file (logged as is)."""
+    import mlflow
+
+    uri = tracking_uri(config.tracking.uri)
+    check_store(uri)  # before any training: a wrong URI fails in seconds
+    dataset, data_folder, settings = open_dataset(config.data)
+    schema = Schema.model_validate(settings["schema"])
+    tasks = _pick_tasks(config, schema)
+    _check_splits(dataset, config)
+    use_experiment(uri, config.tracking.experiment)
+    report = json.loads((data_folder / "report.json").read_text(encoding="utf-8"))
+    with mlflow.start_run(run_name=config.tracking.run_name) as run:
+        folder = config.output_dir / config.tracking.experiment / run.info.run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.yaml").write_text(yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False), "utf-8")
+        _log_start(config, resolved, folder, data_folder, report["fingerprint"], tasks)
+        info = {"run_id": run.info.run_id, "dataset_fingerprint": report["fingerprint"], "seed": config.seed}
+        predictor, seconds = _fit(config, dataset, schema, tasks, settings, info)
+        results, predictions = _evaluate(predictor, dataset, config)
+        _save_locally(folder, predictor, results, predictions, seconds)
+        try:
+            model_uri = _log_results(folder, predictor, results, seconds, dataset, register)
+        except Exception as err:  # any logging failure: the work is on disk, say where
+            raise TaawunError(f"training finished, but logging to MLflow ({uri}) failed: {err}\n"
+                              f"The model and metrics are kept in {folder} (model: {folder / 'model'}).") from None
+    return RunResult(run.info.run_id, model_uri, folder, results, uri)
+
+
+def _pick_tasks(config: ExperimentConfig, schema: Schema):
+    names = config.tasks or schema.task_names
+    unknown = [name for name in names if name not in schema.task_names]
+    if unknown:
+        raise TaawunError(f"tasks {unknown} are not in the dataset's schema {schema.name!r} ({schema.task_names})")
+    return [schema.task(name) for name in names]
+
+
+def _check_splits(dataset, config: ExperimentConfig) -> None:
+    if not len(dataset["train"]):
+        raise TaawunError(f"{config.data}: the train split is empty")
+    empty = [split for split in config.evaluation.splits if not len(dataset[split])]
+    if empty:
+        raise TaawunError(f"{config.data}: the {empty} split(s) are empty; drop them from evaluation.splits or "
+                          "give them a share in the data config's split section")
+
+
+def _log_start(config, resolved, folder: Path, data_folder: Path, fingerprint: str, tasks) -> None:
+    import mlflow
+
+    mlflow.set_tags({**git_commit(), "taawun.model_kind": config.model.kind,
+                     "taawun.tasks": ",".join(t.name for t in tasks), "taawun.dataset": str(data_folder),
+                     "taawun.dataset_fingerprint": fingerprint})
+    log_params(flatten(resolved))
+    mlflow.log_artifact(str(folder / "config.yaml"))
+    log_dataset(data_folder, fingerprint, data_folder.name)
+
+
+def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any]) -> tuple[Predictor, float]:
+    """Fit the model on the train split; hyperparameter trials become MLflow child runs."""
+    from train.baseline import TfidfModel
+
+    model = TfidfModel(config.model, tasks)
+    started = time.perf_counter()
+    model.fit(dataset["train"], config.seed, on_trial=_log_trial, validation=dataset["validation"])
+    seconds = time.perf_counter() - started
+    preprocessing = {key: settings[key] for key in ("cleaning", "normalization", "schema")}
+    return Predictor(model, schema, tasks, preprocessing, info), seconds
+
+
+def _log_trial(task: str, params: dict[str, Any], value: float) -> None:
+    import mlflow
+
+    with mlflow.start_run(run_name=f"search {task} {params}", nested=True):
+        mlflow.set_tag("taawun.trial_task", task)
+        mlflow.log_params({f"trial.{k}": v for k, v in params.items()})
+        mlflow.log_metric(f"search/{task}/macro_f1", value)
+
+
+def _evaluate(predictor: Predictor, dataset, config: ExperimentConfig):
+    results, predictions = {}, {}
+    for split in config.evaluation.splits:
+        columns, labels = dataset_columns(dataset[split], predictor)
+        started = time.perf_counter()
+        results[split], predictions[split] = score(predictor, columns, labels, False, config.evaluation.group_field,
+                                                   config.evaluation)
+        elapsed = time.perf_counter() - started
+        for metrics in results[split].values():
+            metrics["articles_per_second"] = len(columns["text"]) / elapsed if elapsed else None
+    return results, predictions
+
+
+def _save_locally(folder: Path, predictor: Predictor, results, predictions, seconds: float) -> None:
+    write_evaluation(results, predictions, folder / "evaluation")
+    predictor.save(folder / "model")
+    (folder / "train_seconds.txt").write_text(f"{seconds:.3f}\n", encoding="utf-8")
+
+
+def _log_results(folder: Path, predictor: Predictor, results, seconds: float, dataset, register) -> str:
+    import mlflow
+
+    metrics = flat_metrics(results)
+    metrics["train_seconds"] = seconds
+    for split, per_task in results.items():
+        speed = next(iter(per_task.values())).get("articles_per_second")
+        if speed:
+            metrics[f"{split}/articles_per_second"] = speed
+    mlflow.log_metrics(metrics)
+    mlflow.log_artifacts(str(folder / "evaluation"), artifact_path="evaluation")
+    example = _input_example(dataset["train"], predictor)
+    return log_model(folder / "model", example, predictor.predict_frame(example), register)
+
+
+def _input_example(split, predictor: Predictor):
+    """Two raw articles (shortened) as the model's input example."""
+    import pandas as pd
+
+    rows = split.select(range(min(2, len(split))))
+    frame = {"title": list(rows["raw_title"]), "text": [text[:400] for text in rows["raw_text"]]}
+    for name in predictor.target_fields:
+        frame[name] = list(rows[name])
+    return pd.DataFrame(frame)
