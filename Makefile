@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: install ## Build the sample dataset and print its report
+demo: install ## Build the sample dataset, train and evaluate the TF-IDF baselines, log them to MLflow
 	HF_HUB_OFFLINE=1 $(BIN)/taawun data build configs/data/sample.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/tfidf.yaml
 
 test: install browser ## Run the test suite (slow tests excluded)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"

@@ -132,3 +132,34 @@ def test_runs_table_and_compare(trained, tmp_path, sample_dataset):
     compared = run_cli("runs", "--tracking-uri", trained["uri"], "--compare", trained["run_id"], other_id)
     assert compared.exit_code == 0
     assert "param: model.params.C" in compared.output and "test/topic/macro_f1" in compared.output
+
+
+def test_pair_task_uses_the_target(tmp_path):
+    """A stance-toward-a-claim task: trained through the CLI; the prediction depends on the claim."""
+    from conftest import arabic_text, write_config, write_jsonl
+
+    schema = tmp_path / "schema.yaml"
+    schema.write_text("name: pairs\ntasks:\n  - name: stance\n    target_field: claim\n"
+                      "    labels: [agree, disagree, other]\n", encoding="utf-8")
+    rows = []
+    for i in range(90):
+        claim = arabic_text(1000 + i, words=8)
+        kind = ["agree", "disagree", "other"][i % 3]
+        text = {"agree": claim, "disagree": "نفى " + claim.replace(".", "") + " غير صحيح",
+                "other": arabic_text(5000 + i, words=8)}[kind]
+        rows.append({"id": f"p{i}", "claim": claim, "text": text, "label": kind})
+    source = {"path": str(write_jsonl(tmp_path / "pairs.jsonl", rows)), "targets": {"claim": "claim"},
+              "labels": {"stance": "label"}, "fields": {"title": None, "date": None, "source": None}}
+    data = write_config(tmp_path / "data.yaml", {"schema": str(schema), "sources": [source],
+                                                 "output": str(tmp_path / "built")})
+    result = run_cli("train", experiment_file(tmp_path, data, evaluation={"group_field": None},
+                                              model={"features": {"use_title": False, "min_df": 1}}))
+    assert result.exit_code == 0, result.output
+    run_id = next(line.split()[1] for line in result.output.splitlines() if line.startswith("run "))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    text = rows[0]["text"]
+    out = model.predict(pd.DataFrame({"text": [text, text], "claim": [rows[0]["claim"], arabic_text(77, words=8)]}))
+    assert out.loc[0, "stance"] == "agree"
+    assert out.loc[0, "stance.proba.agree"] > out.loc[1, "stance.proba.agree"]
+    assert mlflow.MlflowClient().get_run(run_id).data.metrics["test/stance/macro_f1"] > 0.6

@@ -232,7 +232,10 @@ def _deduplicate(
     records: list[Record], config: DataConfig, schema: Schema, rejects: list[dict]
 ) -> tuple[list[Record], dict, list[Problem]]:
     """Keep one record per exact-duplicate group (labels merged by the conflict policy); report near clusters."""
-    found = find_duplicates([record.text for record in records], config.dedup)
+    # For pair tasks the unit is (target, text): one headline under two claims is two examples, not a duplicate.
+    targets = [task.target_field for task in schema.tasks if task.target_field]
+    keys = [record.text + "".join(f"\n{record.article.targets.get(t, '')}" for t in targets) for record in records]
+    found = find_duplicates(keys, config.dedup)
     for record, cluster in zip(records, found.cluster, strict=True):
         record.cluster = int(cluster)
     groups: dict[int, list[int]] = defaultdict(list)
