@@ -163,3 +163,29 @@ def test_pair_task_uses_the_target(tmp_path):
     assert out.loc[0, "stance"] == "agree"
     assert out.loc[0, "stance.proba.agree"] > out.loc[1, "stance.proba.agree"]
     assert mlflow.MlflowClient().get_run(run_id).data.metrics["test/stance/macro_f1"] > 0.6
+
+
+def test_ui_command_serves_the_store_on_a_free_port(trained):
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    process = subprocess.Popen([sys.executable, "-m", "train", "ui", "--tracking-uri", trained["uri"]],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith(f"MLflow UI for {trained['uri']}: http://127.0.0.1:")
+        url = line.split()[4]
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert time.time() < deadline, "the MLflow UI did not answer within 90 s"
+                time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
