@@ -92,12 +92,7 @@ def _table_votes(config: AnnotationConfig, fmt: str, schema: Schema) -> tuple[li
     if missing:
         raise TaawunError(f"{config.path}: columns {missing} (from `labels:`) are not in the file: {sorted(columns)}")
     votes, problems = [], []
-    for row in rows:
-        where = f"{config.path}:{row.line}"
-        if row.error:
-            problems.append(Problem(where, None, "unreadable", row.error))
-            continue
-        values = row.values or {}
+    for where, values in _readable(rows, config.path, problems):
         annotator = _annotator_of(config, values, where)
         article_id = as_text(values.get(config.id_field)).strip()
         for task, column in mapping.items():
@@ -105,6 +100,16 @@ def _table_votes(config: AnnotationConfig, fmt: str, schema: Schema) -> tuple[li
             if label:
                 votes.append(Vote(article_id, task, annotator, label, where))
     return votes, problems
+
+
+def _readable(rows, path: Path, problems: list[Problem]):
+    """(`file:line`, values) of each readable row; unreadable ones become problems."""
+    for row in rows:
+        where = f"{path}:{row.line}"
+        if row.error:
+            problems.append(Problem(where, None, "unreadable", row.error))
+        else:
+            yield where, row.values
 
 
 def _labelstudio_votes(config: AnnotationConfig) -> list[Vote]:
@@ -152,12 +157,7 @@ def _doccano_votes(config: AnnotationConfig, schema: Schema) -> tuple[list[Vote]
     """A doccano text-classification JSONL export: `label` is a list of labels, plain or written `task:label`."""
     rows, _ = read_rows(config.path, "jsonl", config.encoding)
     votes, problems = [], []
-    for row in rows:
-        where = f"{config.path}:{row.line}"
-        if row.error:
-            problems.append(Problem(where, None, "unreadable", row.error))
-            continue
-        values = row.values or {}
+    for where, values in _readable(rows, config.path, problems):
         article_id = as_text(values.get(config.id_field)).strip()
         annotator = _annotator_of(config, values, where)
         labels = values.get("label", values.get("labels", []))

@@ -15,7 +15,7 @@ from typing import Any
 
 from train.errors import TaawunError
 from train.model_io import Predictor, label_columns
-from train.readers import as_text, detect_format, sniff_encoding
+from train.readers import Row, as_text, detect_format, iter_rows, sniff_encoding
 from train.scoring import predict_columns
 
 
@@ -74,26 +74,23 @@ def _records(source: Path, column: dict[str, str], malformed: list[str]) -> Iter
         raise TaawunError(f"{source}: no such file")
     if fmt == "parquet":
         rows = _parquet_rows(source)
-    elif fmt == "jsonl":
-        rows = _jsonl_rows(source)
-    elif fmt in ("csv", "tsv"):
-        rows = _csv_rows(source, "\t" if fmt == "tsv" else ",")
+    elif fmt in ("jsonl", "csv", "tsv"):
+        rows = iter_rows(_open_text(source), fmt, source)
     else:
         raise TaawunError(f"{source}: predict reads JSONL, CSV/TSV or Parquet files")
     checked = False
-    for line, values, error in rows:
-        if error:
-            malformed.append(f"{source}:{line}: {error}")
+    for row in rows:
+        if row.error:
+            malformed.append(f"{source}:{row.line}: {row.error}; skipped")
             continue
         if not checked:
-            _check_first(source, values, column)
+            _check_first(source, row.values, column)
             checked = True
-        text = as_text(values.get(column["text"]))
-        if not text.strip():
-            malformed.append(f"{source}:{line}: empty text")
+        if not as_text(row.values.get(column["text"])).strip():
+            malformed.append(f"{source}:{row.line}: empty text; skipped")
             continue
-        record = {key: as_text(values.get(name)) for key, name in column.items()}
-        record["id"] = record["id"] or f"{source.name}:{line}"
+        record = {key: as_text(row.values.get(name)) for key, name in column.items()}
+        record["id"] = record["id"] or f"{source.name}:{row.line}"
         yield record
 
 
@@ -114,50 +111,14 @@ def _open_text(source: Path) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding=sniff_encoding(head), newline="")
 
 
-def _jsonl_rows(source: Path) -> Iterator[tuple[int, dict | None, str | None]]:
-    with _open_text(source) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                values = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield number, None, f"malformed JSON ({err.msg} at column {err.colno}); skipped"
-                continue
-            if not isinstance(values, dict):
-                yield number, None, "not a JSON object; skipped"
-                continue
-            yield number, values, None
-
-
-def _csv_rows(source: Path, delimiter: str) -> Iterator[tuple[int, dict | None, str | None]]:
-    with _open_text(source) as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader, None) or []
-        start = reader.line_num + 1
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as err:
-                yield start, None, f"malformed CSV ({err}); skipped"
-            else:
-                if len(cells) != len(header):
-                    yield start, None, f"{len(cells)} fields where the header has {len(header)}; skipped"
-                elif any(cell.strip() for cell in cells):
-                    yield start, dict(zip(header, cells, strict=True)), None
-            start = reader.line_num + 1
-
-
-def _parquet_rows(source: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+def _parquet_rows(source: Path) -> Iterator[Row]:
     import pyarrow.parquet as pq
 
     number = 0
     for batch in pq.ParquetFile(source).iter_batches(batch_size=5000):
         for values in batch.to_pylist():
             number += 1
-            yield number, values, None
+            yield Row(number, values)
 
 
 def _batches(records: Iterator[dict], size: int) -> Iterator[list[dict]]:

@@ -11,7 +11,7 @@ import gzip
 import io
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,14 +131,19 @@ def read_rows(path: Path, fmt: str, encoding: str) -> tuple[list[Row], str]:
     if fmt == "parquet":
         return _parquet_rows(path), "parquet"
     text, used = decode(read_bytes(path), encoding, path)
+    return list(iter_rows(io.StringIO(text, newline=""), fmt, path)), used
+
+
+def iter_rows(stream: Iterable[str], fmt: str, path: Path) -> Iterator[Row]:
+    """Rows of a JSONL or CSV/TSV text stream, one at a time (for files too large to hold)."""
     if fmt == "jsonl":
-        return list(_jsonl_rows(text)), used
-    return list(_csv_rows(text, "\t" if fmt == "tsv" else ",", path)), used
+        return _jsonl_rows(stream)
+    return _csv_rows(stream, "\t" if fmt == "tsv" else ",", path)
 
 
-def _jsonl_rows(text: str) -> Iterator[Row]:
-    # split on "\n" only: str.splitlines would also split inside JSON strings holding U+2028 or U+0085.
-    for number, line in enumerate(text.split("\n"), start=1):
+def _jsonl_rows(lines: Iterable[str]) -> Iterator[Row]:
+    # Read with newline="": only \n and \r end a line, never U+2028 or U+0085 inside a JSON string.
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -152,8 +157,8 @@ def _jsonl_rows(text: str) -> Iterator[Row]:
         yield Row(number, values, line)
 
 
-def _csv_rows(text: str, delimiter: str, path: Path) -> Iterator[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def _csv_rows(stream: Iterable[str], delimiter: str, path: Path) -> Iterator[Row]:
+    reader = csv.reader(stream, delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
