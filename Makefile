@@ -18,9 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: install ## Build the sample dataset, train and evaluate the TF-IDF baselines, log them to MLflow
+demo: install ## Build the sample dataset; train, evaluate and log the TF-IDF baselines and a tiny transformer
 	HF_HUB_OFFLINE=1 $(BIN)/taawun data build configs/data/sample.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/tfidf.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/tiny_bert.yaml
+	@echo; echo "Test macro-F1 of the last runs, side by side:"
+	@$(BIN)/taawun runs --limit 2
+	@echo; echo "Open the MLflow UI: .venv/bin/taawun ui"
 
 test: install browser ## Run the test suite (slow tests excluded)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"

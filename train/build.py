@@ -466,10 +466,11 @@ def config_digest(config: DataConfig) -> str:
     return hashlib.sha256(config.model_dump_json().encode("utf-8")).hexdigest()[:16]
 
 
-def open_dataset(path: str | Path) -> tuple[Any, Path, dict[str, Any]]:
+def open_dataset(path: str | Path, build: bool = True) -> tuple[Any, Path, dict[str, Any]]:
     """A built dataset from its folder, or from a data config (built first when missing or built from another config).
 
-    Returns the DatasetDict, its folder and its settings (`taawun.json`: schema, cleaning, normalization).
+    Returns the DatasetDict, its folder and its settings (`taawun.json`: schema, cleaning, normalization). With
+    `build=False` (the other processes of a distributed run) a missing or stale dataset is an error instead.
     """
     import datasets
 
@@ -482,6 +483,8 @@ def open_dataset(path: str | Path) -> tuple[Any, Path, dict[str, Any]]:
         settings_file = folder / PREPROCESSING_FILE
         stale = not settings_file.is_file() or json.loads(settings_file.read_text(encoding="utf-8")).get(
             "config_digest") != config_digest(config)
+        if stale and not build:
+            raise TaawunError(f"{folder}: not built from {path} yet; run `taawun data build {path}` first")
         if stale:
             print(f"building the dataset from {path} into {folder} ...", file=sys.stderr)
             build_dataset(config, schema)

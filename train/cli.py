@@ -102,7 +102,8 @@ def data_report(folder: Path, as_json: bool) -> None:
 @click.option("--register", metavar="NAME", help="Register the model in the MLflow model registry under NAME.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. --set model.classifier=linear_svm (YAML value).")
-def train_command(config: Path, register: str | None, overrides: tuple[str, ...]) -> None:
+@click.option("--resume", is_flag=True, help="Continue an interrupted transformer run from its last checkpoint.")
+def train_command(config: Path, register: str | None, overrides: tuple[str, ...], resume: bool) -> None:
     """Train a model from an experiment config (see configs/experiments/), evaluate it and log it to MLflow."""
     from train.experiment import ExperimentConfig, deep_merge, resolve_experiment
     from train.config_io import validate_config
@@ -110,7 +111,9 @@ def train_command(config: Path, register: str | None, overrides: tuple[str, ...]
 
     resolved = deep_merge(resolve_experiment(config), _parse_overrides(overrides))
     experiment = validate_config(ExperimentConfig, resolved, str(config))
-    result = train(experiment, resolved, register=register)
+    result = train(experiment, resolved, register=register, resume=resume)
+    if result is None:  # a non-main process of a distributed run: the main one reports
+        return
     click.echo(result.table())
     click.echo(f"\nrun {result.run_id} logged to {result.tracking_uri}")
     click.echo(f"model: runs:/{result.run_id}/model  ({result.model_uri}; local copy: {result.folder / 'model'})")

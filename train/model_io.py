@@ -98,6 +98,11 @@ def load_predictor(reference: str | Path) -> Predictor:
         from train.experiment import TfidfModelConfig
 
         model = TfidfModel.load(folder, TfidfModelConfig(**info["model"]), tasks)
+    elif info["kind"] == "transformer":
+        from train.experiment import TransformerModelConfig
+        from train.transformer import TransformerModel
+
+        model = TransformerModel.load(folder, TransformerModelConfig(**info["model"]), tasks)
     else:
         raise TaawunError(f"{folder}: model kind {info['kind']!r} is not known to taawun {__version__}")
     return Predictor(model, schema, tasks, info["preprocessing"], info)

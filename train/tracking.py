@@ -115,7 +115,7 @@ def git_commit() -> dict[str, str]:
     return {"mlflow.source.git.commit": commit, "taawun.git_dirty": str(bool(dirty)).lower()}
 
 
-def log_model(model_folder: Path, input_example, output_example, register: str | None) -> str:
+def log_model(model_folder: Path, input_example, output_example, register: str | None, kind: str) -> str:
     """Log the model folder as an MLflow pyfunc model (code-based, no pickle); returns its model URI."""
     import mlflow
     from mlflow.models import ModelSignature, infer_signature
@@ -131,15 +131,17 @@ def log_model(model_folder: Path, input_example, output_example, register: str |
         artifacts={"model": str(model_folder)},
         signature=signature,
         input_example=input_example,
-        pip_requirements=_requirements(),
+        pip_requirements=_requirements(kind),
         code_paths=[str(Path(__file__).resolve().parent)],  # the `train` package: the model loads without taawun
         registered_model_name=register,
     )
     return info.model_uri
 
 
-def _requirements() -> list[str]:
+def _requirements(kind: str) -> list[str]:
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in ("scikit-learn", "skops", "numpy", "scipy", "pandas", "pydantic",
-                                                    "pyyaml", "mlflow")]
+    names = ["scikit-learn", "skops", "numpy", "scipy", "pandas", "pydantic", "pyyaml", "mlflow"]
+    if kind == "transformer":
+        names += ["torch", "transformers", "tokenizers", "safetensors", "arabert"]
+    return [f"{name}=={version(name)}" for name in names]

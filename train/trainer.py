@@ -6,7 +6,9 @@ nothing is lost: the error names the folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +19,12 @@ import yaml
 from train.build import open_dataset
 from train.errors import TaawunError
 from train.evaluate import flat_metrics, format_table, write_evaluation
+from train.finetune import mlflow_callback
 from train.experiment import ExperimentConfig, flatten
 from train.model_io import Predictor
 from train.schema import Schema
 from train.scoring import dataset_columns, score
+from train.transformer import FitContext
 from train.tracking import check_store, git_commit, log_dataset, log_model, log_params, tracking_uri, use_experiment
 
 
@@ -40,25 +44,42 @@ class RunResult:
         return format_table(self.results, split)
 
 
-def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | None = None) -> RunResult:
-    """Train, evaluate, save and log one experiment; `resolved` is the merged config file (logged as is)."""
+def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | None = None,
+          resume: bool = False) -> RunResult | None:
+    """Train, evaluate, save and log one experiment; `resolved` is the merged config file (logged as is).
+
+    Under torchrun every process trains; only the main one (rank 0) evaluates, saves and logs, and returns a result.
+    """
     import mlflow
 
+    main = int(os.environ.get("RANK", "0")) == 0
     uri = tracking_uri(config.tracking.uri)
-    check_store(uri)  # before any training: a wrong URI fails in seconds
-    dataset, data_folder, settings = open_dataset(config.data)
+    if main:
+        check_store(uri)  # before any training: a wrong URI fails in seconds
+    dataset, data_folder, settings = open_dataset(config.data, build=main)
     schema = Schema.model_validate(settings["schema"])
     tasks = _pick_tasks(config, schema)
     _check_splits(dataset, config)
+    work_dir = config.output_dir / config.tracking.experiment / f"work-{_digest(resolved)}"
+    if not main:
+        _fit(config, dataset, schema, tasks, settings, {}, FitContext(work_dir, resume))
+        return None
     use_experiment(uri, config.tracking.experiment)
     report = json.loads((data_folder / "report.json").read_text(encoding="utf-8"))
-    with mlflow.start_run(run_name=config.tracking.run_name) as run:
+    with mlflow.start_run(run_id=_resumed_run(work_dir) if resume else None,
+                          run_name=config.tracking.run_name) as run:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        (work_dir / "mlflow_run_id").write_text(run.info.run_id, encoding="utf-8")
         folder = config.output_dir / config.tracking.experiment / run.info.run_id
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.yaml").write_text(yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False), "utf-8")
-        _log_start(config, resolved, folder, data_folder, report["fingerprint"], tasks)
+        # The whole config, defaults included: what ran, not only what the file said.
+        full = config.model_dump(mode="json")
+        (folder / "config.yaml").write_text(yaml.safe_dump(full, allow_unicode=True, sort_keys=False), "utf-8")
+        if not resume:
+            _log_start(config, full, folder, data_folder, report["fingerprint"], tasks)
         info = {"run_id": run.info.run_id, "dataset_fingerprint": report["fingerprint"], "seed": config.seed}
-        predictor, seconds = _fit(config, dataset, schema, tasks, settings, info)
+        context = FitContext(work_dir, resume, callbacks=[mlflow_callback()])
+        predictor, seconds = _fit(config, dataset, schema, tasks, settings, info, context)
         results, predictions = _evaluate(predictor, dataset, config)
         _save_locally(folder, predictor, results, predictions, seconds)
         try:
@@ -67,6 +88,18 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
             raise TaawunError(f"training finished, but logging to MLflow ({uri}) failed: {err}\n"
                               f"The model and metrics are kept in {folder} (model: {folder / 'model'}).") from None
     return RunResult(run.info.run_id, model_uri, folder, results, uri)
+
+
+def _digest(resolved: dict[str, Any]) -> str:
+    """A short digest of the resolved config: the same experiment finds its checkpoints again (--resume)."""
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:12]
+
+
+def _resumed_run(work_dir: Path) -> str:
+    path = work_dir / "mlflow_run_id"
+    if not path.is_file():
+        raise TaawunError(f"--resume: no interrupted run of this config in {work_dir}; start it without --resume")
+    return path.read_text(encoding="utf-8").strip()
 
 
 def _pick_tasks(config: ExperimentConfig, schema: Schema):
@@ -97,13 +130,19 @@ def _log_start(config, resolved, folder: Path, data_folder: Path, fingerprint: s
     log_dataset(data_folder, fingerprint, data_folder.name)
 
 
-def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any]) -> tuple[Predictor, float]:
-    """Fit the model on the train split; hyperparameter trials become MLflow child runs."""
-    from train.baseline import TfidfModel
-
-    model = TfidfModel(config.model, tasks)
+def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any], context) -> tuple[Predictor, float]:
+    """Fit the model on the train split (hyperparameter trials become MLflow child runs)."""
     started = time.perf_counter()
-    model.fit(dataset["train"], config.seed, on_trial=_log_trial, validation=dataset["validation"])
+    if config.model.kind == "tfidf":
+        from train.baseline import TfidfModel
+
+        model = TfidfModel(config.model, tasks)
+        model.fit(dataset["train"], config.seed, on_trial=_log_trial, validation=dataset["validation"])
+    else:
+        from train.transformer import TransformerModel
+
+        model = TransformerModel(config.model, tasks)
+        model.fit(dataset["train"], config.seed, dataset["validation"], context)
     seconds = time.perf_counter() - started
     preprocessing = {key: settings[key] for key in ("cleaning", "normalization", "schema")}
     return Predictor(model, schema, tasks, preprocessing, info), seconds
@@ -149,7 +188,7 @@ def _log_results(folder: Path, predictor: Predictor, results, seconds: float, da
     mlflow.log_metrics(metrics)
     mlflow.log_artifacts(str(folder / "evaluation"), artifact_path="evaluation")
     example = _input_example(dataset["train"], predictor)
-    return log_model(folder / "model", example, predictor.predict_frame(example), register)
+    return log_model(folder / "model", example, predictor.predict_frame(example), register, predictor.model.kind)
 
 
 def _input_example(split, predictor: Predictor):
