@@ -105,12 +105,11 @@ def data_report(folder: Path, as_json: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted transformer run from its last checkpoint.")
 def train_command(config: Path, register: str | None, overrides: tuple[str, ...], resume: bool) -> None:
     """Train a model from an experiment config (see configs/experiments/), evaluate it and log it to MLflow."""
-    from train.experiment import ExperimentConfig, deep_merge, resolve_experiment
-    from train.config_io import validate_config
+    from train.experiment import deep_merge, resolve_experiment, validate_experiment
     from train.trainer import train
 
     resolved = deep_merge(resolve_experiment(config), _parse_overrides(overrides))
-    experiment = validate_config(ExperimentConfig, resolved, str(config))
+    experiment = validate_experiment(resolved, str(config))
     result = train(experiment, resolved, register=register, resume=resume)
     if result is None:  # a non-main process of a distributed run: the main one reports
         return

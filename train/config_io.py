@@ -45,11 +45,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def format_validation_error(err: pydantic.ValidationError, source: str) -> str:
-    """One line per problem: `source: key.path: message`."""
+def format_validation_error(err: pydantic.ValidationError, source: str, hide: frozenset[str] = frozenset()) -> str:
+    """One line per problem: `source: key.path: message`; `hide` drops path parts that are not keys (union tags)."""
     lines = []
     for problem in err.errors():
-        key = ".".join(str(part) for part in problem["loc"])
+        key = ".".join(str(part) for part in problem["loc"] if part not in hide)
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key; remove it or check its spelling"
@@ -59,14 +59,14 @@ def format_validation_error(err: pydantic.ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def validate_config(model: type[Model], data: dict[str, Any], source: str, **context: Any) -> Model:
+def validate_config(model: type[Model], data: dict[str, Any], source: str, hide: frozenset[str] = frozenset()) -> Model:
     """Validate `data` as `model`; problems become one TaawunError naming `source` and each key path."""
     try:
-        return model.model_validate(data, context=context or None)
+        return model.model_validate(data)
     except pydantic.ValidationError as err:
-        raise TaawunError(format_validation_error(err, source)) from None
+        raise TaawunError(format_validation_error(err, source, hide)) from None
 
 
-def load_config(model: type[Model], path: str | Path, **context: Any) -> Model:
+def load_config(model: type[Model], path: str | Path) -> Model:
     """Read `path` (YAML) and validate it as `model`."""
-    return validate_config(model, read_yaml(path), str(path), **context)
+    return validate_config(model, read_yaml(path), str(path))

@@ -149,10 +149,17 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+MODEL_KINDS = frozenset({"tfidf", "transformer"})
+
+
+def validate_experiment(data: dict[str, Any], source: str) -> ExperimentConfig:
+    """Validate a merged experiment; error paths read `model.classifier`, without the model kind in them."""
+    return validate_config(ExperimentConfig, data, source, hide=MODEL_KINDS)
+
+
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     """Load an experiment file (with its bases) and optional overrides, and validate it."""
-    data = deep_merge(resolve_experiment(path), overrides or {})
-    return validate_config(ExperimentConfig, data, str(path))
+    return validate_experiment(deep_merge(resolve_experiment(path), overrides or {}), str(path))
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:

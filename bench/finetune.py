@@ -1,0 +1,196 @@
+"""Benchmark: fine-tuning speed and memory, on the tiny BERT (CPU) and, when a GPU is present, AraBERT-base size.
+
+On real articles from ../shared/data/gold (default schema; `--data ant` for ANT sections):
+1. dynamic padding with length-grouped batches against padding every batch to max_length (random order):
+   training samples/s, tokens/s (real tokens, padding excluded), peak resident memory, test macro-F1;
+2. one multi-task model against one single-task model per task: training and prediction time, test macro-F1;
+3. an AraBERT-base-sized BERT (random weights; speed only): training samples/s at max_length 512, from which the
+   time per epoch on gold and ANT follows. On a CPU only a few steps run; with CUDA, bf16/fp16 as configured.
+
+    .venv/bin/python bench/finetune.py [--data gold|ant] [--epochs 2] [--base-steps 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class PeakMemory:
+    """Samples this process's resident memory in a thread; `peak_mb` after the block."""
+
+    def __enter__(self):
+        import psutil
+
+        self.process = psutil.Process()
+        self.peak = self.process.memory_info().rss
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.05)
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        self.peak_mb = self.peak / 2**20
+
+
+def load(data: str, folder: Path):
+    from train.build import build_dataset, open_dataset
+    from train.data_config import load_data_config
+
+    config, schema = load_data_config(ROOT / "configs" / "data" / f"{data}.yaml")
+    build_dataset(config.model_copy(update={"output": folder}), schema)
+    dataset, _, _ = open_dataset(folder)
+    return dataset, schema
+
+
+def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = 13) -> dict:
+    """Fine-tune one configuration (no validation passes, so only training is timed), then score on test."""
+    from sklearn.metrics import f1_score
+
+    from train.transformer import FitContext, TransformerModel, encode
+
+    model = TransformerModel(model_config, tasks)
+    empty = dataset["validation"].select([])
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        model.fit(dataset["train"], seed, empty, FitContext(work / name))
+        seconds = time.perf_counter() - started
+    windows = encode(model.tokenizer, model.documents(list(dataset["train"]["title"]), list(dataset["train"]["text"])),
+                     None, model_config).features
+    tokens = sum(len(w["input_ids"]) for w in windows) * model_config.epochs
+    test = dataset["test"]
+    started = time.perf_counter()
+    proba = model.predict_proba(list(test["title"]), list(test["text"]), {})
+    predict_seconds = time.perf_counter() - started
+    scores = {}
+    for task in tasks:
+        y = np.asarray(test[task.name])
+        keep = y >= 0
+        scores[task.name] = f1_score(y[keep], proba[task.name].argmax(axis=1)[keep], average="macro")
+    samples = len(windows) * model_config.epochs
+    return {"name": name, "seconds": seconds, "samples_s": samples / seconds, "tokens_s": tokens / seconds,
+            "peak_mb": memory.peak_mb, "predict_s": predict_seconds, "f1": scores}
+
+
+def tiny_config(epochs: float, **changes):
+    import yaml
+
+    from train.experiment import TransformerModelConfig
+
+    model = yaml.safe_load((ROOT / "configs" / "experiments" / "tiny_bert.yaml").read_text(encoding="utf-8"))["model"]
+    model.update({"epochs": epochs, "early_stopping_patience": None, **changes})
+    return TransformerModelConfig(**model)
+
+
+def padding_table(dataset, schema, work: Path, epochs: float) -> list[dict]:
+    dynamic = run_variant("dynamic padding + length grouping", tiny_config(epochs), schema.tasks, dataset, work)
+    fixed = run_variant("pad to max_length, random order",
+                        tiny_config(epochs, padding="max_length", group_by_length=False), schema.tasks, dataset, work)
+    return [dynamic, fixed]
+
+
+def multitask_table(dataset, schema, work: Path, epochs: float) -> list[dict]:
+    multi = run_variant("multi-task (one model)", tiny_config(epochs), schema.tasks, dataset, work)
+    singles = [run_variant(f"single-task {task.name}", tiny_config(epochs), [task], dataset, work)
+               for task in schema.tasks]
+    combined = {"name": f"{len(singles)} single-task models", "seconds": sum(s["seconds"] for s in singles),
+                "predict_s": sum(s["predict_s"] for s in singles),
+                "f1": {k: v for s in singles for k, v in s["f1"].items()}}
+    return [multi, combined]
+
+
+def base_speed(dataset, steps: int) -> dict:
+    """Training samples/s of a BERT-base-sized encoder (random weights) at max_length 512, a few steps."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from train.transformer import Collator, build_network
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    encoder = BertModel(BertConfig(vocab_size=64000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                   intermediate_size=3072, max_position_embeddings=512))
+    network = build_network(encoder, [], {}, {}).to(device)  # encoder speed: heads are negligible
+    batch_size = 32 if device == "cuda" else 8
+    dtype = (torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float16) \
+        if device == "cuda" else torch.float32
+    optimizer = torch.optim.AdamW(network.parameters(), lr=3e-5)
+    batch = Collator(0, 512)([{"input_ids": list(np.random.randint(5, 60000, 510)), "token_type_ids": [0] * 510,
+                               "attention_mask": [1] * 510}] * batch_size)
+    batch = {k: v.to(device) for k, v in batch.items()}
+    timings = []
+    for step in range(steps + 1):
+        started = time.perf_counter()
+        with torch.autocast(device_type=device, dtype=dtype, enabled=device == "cuda"):
+            state = network.encoder(**batch).last_hidden_state
+            loss = state[:, 0].float().pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if step:  # the first step warms up kernels and allocations
+            timings.append(time.perf_counter() - started)
+    samples_s = batch_size / float(np.mean(timings))
+    return {"device": torch.cuda.get_device_name() if device == "cuda" else f"CPU ({os.cpu_count()} cores)",
+            "samples_s": samples_s, "batch": batch_size, "dtype": str(dtype).replace("torch.", "")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="gold", choices=["gold", "ant"])
+    parser.add_argument("--epochs", type=float, default=2)
+    parser.add_argument("--base-steps", type=int, default=4)
+    args = parser.parse_args()
+    if not SHARED.exists():
+        sys.exit(f"skipped: {SHARED} is absent (this benchmark needs the project's shared real data)")
+    os.chdir(ROOT)
+    from train.transformer import quiet_transformers
+
+    quiet_transformers()
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset, schema = load(args.data, Path(tmp) / "data")
+        print(f"{args.data}: {len(dataset['train'])} training articles, {len(dataset['test'])} test; "
+              f"tiny BERT, {args.epochs} epochs, CPU threads: {__import__('torch').get_num_threads()}\n", flush=True)
+        rows = padding_table(dataset, schema, Path(tmp), args.epochs)
+        print("| batches | train s | samples/s | tokens/s | peak RSS MB | " +
+              " | ".join(f"{t} macro-F1" for t in schema.task_names) + " |")
+        print("|---" * (5 + len(schema.task_names)) + "|")
+        for r in rows:
+            print(f"| {r['name']} | {r['seconds']:.1f} | {r['samples_s']:.1f} | {r['tokens_s']:,.0f} | "
+                  f"{r['peak_mb']:,.0f} | " + " | ".join(f"{r['f1'][t]:.3f}" for t in schema.task_names) + " |")
+        print(f"\nspeed-up of dynamic padding + length grouping: {rows[0]['samples_s'] / rows[1]['samples_s']:.2f}x\n",
+              flush=True)
+        rows = multitask_table(dataset, schema, Path(tmp), args.epochs)
+        print("| models | train s | predict s (test) | " + " | ".join(f"{t} macro-F1" for t in schema.task_names) + " |")
+        print("|---" * (3 + len(schema.task_names)) + "|")
+        for r in rows:
+            print(f"| {r['name']} | {r['seconds']:.1f} | {r['predict_s']:.2f} | " +
+                  " | ".join(f"{r['f1'][t]:.3f}" for t in schema.task_names) + " |")
+        speed = base_speed(dataset, args.base_steps)
+        print(f"\nBERT-base size (random weights), max_length 512, batch {speed['batch']}, {speed['dtype']}, "
+              f"{speed['device']}: {speed['samples_s']:.2f} training samples/s")
+        for name, articles in (("gold (168 training articles)", 168), ("ANT (19,656 training articles)", 19656)):
+            print(f"  one epoch on {name}: about {articles / speed['samples_s'] / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
