@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: install ## Build the sample dataset; train, evaluate and log the TF-IDF baselines and a tiny transformer
+demo: install ## Build the sample dataset; train, evaluate and log TF-IDF, sentence-encoder and tiny-BERT models
 	HF_HUB_OFFLINE=1 $(BIN)/taawun data build configs/data/sample.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/tfidf.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/encoder.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/tiny_bert.yaml
 	@echo; echo "Test macro-F1 of the last runs, side by side:"
-	@$(BIN)/taawun runs --limit 2
+	@$(BIN)/taawun runs --limit 3
 	@echo; echo "Open the MLflow UI: .venv/bin/taawun ui"
 
 test: install browser ## Run the test suite (slow tests excluded)

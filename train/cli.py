@@ -220,6 +220,47 @@ def ui_command(port: int | None, uri: str | None) -> None:
     serve_ui(tracking_uri(uri), port)
 
 
+@cli.group()
+def cache() -> None:
+    """The on-disk cache of sentence embeddings (model.kind: encoder)."""
+
+
+CACHE_OPTION = click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+                            help="Cache folder (default: TAAWUN_CACHE_DIR, else ~/.cache/taawun/embeddings).")
+
+
+@cache.command("info")
+@CACHE_OPTION
+def cache_info_command(folder: Path | None) -> None:
+    """Where the cache is, and how many sentences each encoder has cached."""
+    from train.encoder import cache_info, default_cache_dir
+
+    folder = folder or default_cache_dir()
+    rows = cache_info(folder) if folder.is_dir() else []
+    click.echo(f"embedding cache: {folder}")
+    for row in rows:
+        click.echo(f"  {row['encoder']}: {row['sentences']:,} sentences, {row['bytes'] / 2**20:,.1f} MB")
+    if not rows:
+        click.echo("  (empty)")
+
+
+@cache.command("clear")
+@CACHE_OPTION
+@click.option("--encoder", help="Only this encoder's entries (a folder name shown by `taawun cache info`).")
+def cache_clear_command(folder: Path | None, encoder: str | None) -> None:
+    """Delete cached embeddings (they are recomputed when needed)."""
+    import shutil
+
+    from train.encoder import default_cache_dir
+
+    folder = folder or default_cache_dir()
+    target = folder / encoder if encoder else folder
+    if encoder and not target.is_dir():
+        raise TaawunError(f"no cache for encoder {encoder!r} in {folder}; `taawun cache info` lists them")
+    shutil.rmtree(target, ignore_errors=True)
+    click.echo(f"cleared {target}")
+
+
 def main() -> None:
     """Entry point of the `taawun` console script and of `python -m train`."""
     cli(prog_name="taawun")

@@ -85,6 +85,23 @@ class TransformerModelConfig(_Strict):
         return self
 
 
+class EncoderModelConfig(_Strict):
+    """`model.kind: encoder`: a frozen sentence encoder, pooled per article, with a light head per task."""
+
+    kind: Literal["encoder"] = "encoder"
+    encoder: str = Field(default="use-multilingual-v3", description="the bundled USE, or a hub name / local folder")
+    pooling: list[Literal["mean", "max", "title"]] = Field(default=["mean"], min_length=1)
+    max_sentences: int = Field(default=64, ge=1)
+    features: list[Literal["encoder", "tfidf"]] = Field(default=["encoder"], min_length=1)
+    tfidf: TfidfOptions = TfidfOptions()
+    tfidf_weight: float = Field(default=1.0, gt=0)
+    head: Literal["logreg", "mlp"] = "logreg"
+    params: dict[str, Any] = {}
+    class_weight: Literal["balanced", "none"] = "balanced"
+    batch_size: int = Field(default=128, ge=1)
+    cache_dir: Path | None = None
+
+
 class EvaluationConfig(_Strict):
     """What evaluation computes."""
 
@@ -108,7 +125,8 @@ class ExperimentConfig(_Strict):
 
     data: Path
     tasks: list[str] = []
-    model: Annotated[TfidfModelConfig | TransformerModelConfig, Field(discriminator="kind")] = TfidfModelConfig()
+    model: Annotated[TfidfModelConfig | TransformerModelConfig | EncoderModelConfig, Field(discriminator="kind")] = (
+        TfidfModelConfig())
     evaluation: EvaluationConfig = EvaluationConfig()
     tracking: TrackingConfig = TrackingConfig()
     seed: int = 13
@@ -149,7 +167,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-MODEL_KINDS = frozenset({"tfidf", "transformer"})
+MODEL_KINDS = frozenset({"tfidf", "transformer", "encoder"})
 
 
 def validate_experiment(data: dict[str, Any], source: str) -> ExperimentConfig:

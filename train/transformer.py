@@ -241,8 +241,9 @@ class TransformerModel:
         return out
 
     def _logits(self, features: list[dict]) -> list[np.ndarray]:
-        """Logits per task for all windows, in batches of similar length (less padding)."""
+        """Logits per task for all windows, in batches of similar length (less padding); a progress bar when long."""
         import torch
+        from tqdm import tqdm
 
         network = self.network
         device = next(network.parameters()).device
@@ -250,8 +251,9 @@ class TransformerModel:
         collate = Collator(self.tokenizer.pad_token_id, None)
         parts: list[list[np.ndarray]] = [[] for _ in self.tasks]
         network.eval()
+        starts = range(0, len(order), self.config.eval_batch_size)
         with torch.no_grad():
-            for start in range(0, len(order), self.config.eval_batch_size):
+            for start in tqdm(starts, desc="predicting", unit=" batches", disable=len(starts) < 20, leave=False):
                 batch = collate([features[i] for i in order[start : start + self.config.eval_batch_size]])
                 outputs = network(**{k: v.to(device) for k, v in batch.items()})["logits"]
                 for index, logits in enumerate(outputs):
