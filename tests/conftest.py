@@ -132,3 +132,18 @@ def trained(tmp_path_factory, sample_dataset):
     run_id = next(line.split()[1] for line in result.output.splitlines() if line.startswith("run "))
     return {"folder": folder, "run_id": run_id, "uri": f"sqlite:///{folder / 'mlflow.db'}", "output": result.output,
             "model_dir": folder / "runs" / "tests" / run_id / "model"}
+
+
+def pair_task_data(folder: Path, n: int = 60) -> Path:
+    """A stance-toward-a-claim dataset config: `agree` texts repeat their claim, the others are unrelated."""
+    schema = folder / "pairs-schema.yaml"
+    schema.write_text("name: pairs\ntasks:\n  - name: stance\n    target_field: claim\n"
+                      "    labels: [agree, disagree, other]\n", encoding="utf-8")
+    rows = [{"id": f"p{i}", "claim": arabic_text(1000 + i, words=8), "label": ["agree", "disagree", "other"][i % 3]}
+            for i in range(n)]
+    for i, row in enumerate(rows):
+        row["text"] = row["claim"] if row["label"] == "agree" else arabic_text(7000 + i, words=8)
+    source = {"path": str(write_jsonl(folder / "pairs.jsonl", rows)), "targets": {"claim": "claim"},
+              "labels": {"stance": "label"}, "fields": {"title": None, "date": None, "source": None}}
+    return write_config(folder / "pairs-data.yaml", {"schema": str(schema), "sources": [source],
+                                                     "output": str(folder / "pairs-built")})

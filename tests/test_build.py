@@ -7,8 +7,15 @@ from pathlib import Path
 
 import datasets
 import pytest
+from conftest import (
+    SCHEMA,
+    arabic_text,
+    labelled_articles,
+    run_cli,
+    write_config,
+    write_jsonl,
+)
 
-from conftest import SCHEMA, arabic_text, labelled_articles, run_cli, write_config, write_jsonl
 from train.schema import load_schema
 
 

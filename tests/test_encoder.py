@@ -9,8 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import (
+    ROOT,
+    arabic_text,
+    experiment_file,
+    pair_task_data,
+    run_cli,
+)
 
-from conftest import ROOT, arabic_text, experiment_file, run_cli, write_config, write_jsonl
 from train.encoder import EmbeddingCache, split_sentences
 
 ENCODER = yaml.safe_load((ROOT / "configs" / "experiments" / "encoder.yaml").read_text(encoding="utf-8"))["model"]
@@ -116,17 +122,8 @@ def test_hybrid_with_tfidf_trains(tmp_path, sample_dataset, cache_dir):
 
 
 def test_pair_task_embeds_the_target(tmp_path, cache_dir):
-    schema = tmp_path / "schema.yaml"
-    schema.write_text("name: pairs\ntasks:\n  - name: stance\n    target_field: claim\n"
-                      "    labels: [agree, disagree, other]\n", encoding="utf-8")
-    rows = [{"id": f"p{i}", "claim": arabic_text(1000 + i, words=8), "label": ["agree", "disagree", "other"][i % 3]}
-            for i in range(45)]
-    for row in rows:
-        row["text"] = row["claim"] if row["label"] == "agree" else arabic_text(7000 + int(row["id"][1:]), words=8)
-    source = {"path": str(write_jsonl(tmp_path / "pairs.jsonl", rows)), "targets": {"claim": "claim"},
-              "labels": {"stance": "label"}, "fields": {"title": None, "date": None, "source": None}}
-    data = write_config(tmp_path / "data.yaml", {"schema": str(schema), "sources": [source],
-                                                 "output": str(tmp_path / "built")})
+    data = pair_task_data(tmp_path, 45)
+    rows = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
     result = run_cli("train", experiment_file(tmp_path, data, model={**ENCODER, "cache_dir": str(cache_dir)},
                                               evaluation={"group_field": None, "bootstrap": 0}))
     assert result.exit_code == 0, result.output

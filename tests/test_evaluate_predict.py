@@ -6,7 +6,6 @@ import csv
 import json
 
 import mlflow
-
 from conftest import SCHEMA, arabic_text, run_cli, write_jsonl
 
 

@@ -11,8 +11,8 @@ import urllib.request
 import mlflow
 import pandas as pd
 import pytest
-
 from conftest import experiment_file, run_cli
+
 from train.runs import free_port
 
 

@@ -6,7 +6,6 @@ import json
 
 import datasets
 import yaml
-
 from conftest import ROOT, run_cli
 
 

@@ -6,10 +6,10 @@ import json
 from collections import Counter
 
 import datasets
+from conftest import arabic_text, labelled_articles, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import arabic_text, labelled_articles, run_cli
 from train.splits import assign_splits
 
 

@@ -8,7 +8,6 @@ import time
 import mlflow
 import pandas as pd
 import pytest
-
 from conftest import experiment_file, run_cli
 
 

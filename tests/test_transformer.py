@@ -8,15 +8,20 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from conftest import ROOT, SCHEMA, arabic_text, experiment_file, run_cli, write_config, write_jsonl
+from conftest import (
+    ROOT,
+    arabic_text,
+    experiment_file,
+    pair_task_data,
+    run_cli,
+    write_jsonl,
+)
 
 TINY = yaml.safe_load((ROOT / "configs" / "experiments" / "tiny_bert.yaml").read_text(encoding="utf-8"))["model"]
 QUICK = {**TINY, "epochs": 2, "tiny": {**TINY["tiny"], "hidden_size": 32, "intermediate_size": 64, "heads": 2},
@@ -134,17 +139,8 @@ def test_class_weights_come_from_the_training_split(tmp_path, sample_dataset):
 
 
 def test_pair_task_reads_target_and_text(tmp_path):
-    schema = tmp_path / "schema.yaml"
-    schema.write_text("name: pairs\ntasks:\n  - name: stance\n    target_field: claim\n"
-                      "    labels: [agree, disagree, other]\n", encoding="utf-8")
-    rows = [{"id": f"p{i}", "claim": arabic_text(1000 + i, words=8), "label": ["agree", "disagree", "other"][i % 3]}
-            for i in range(60)]
-    for row in rows:
-        row["text"] = row["claim"] if row["label"] == "agree" else arabic_text(7000 + int(row["id"][1:]), words=8)
-    source = {"path": str(write_jsonl(tmp_path / "pairs.jsonl", rows)), "targets": {"claim": "claim"},
-              "labels": {"stance": "label"}, "fields": {"title": None, "date": None, "source": None}}
-    data = write_config(tmp_path / "data.yaml", {"schema": str(schema), "sources": [source],
-                                                 "output": str(tmp_path / "built")})
+    data = pair_task_data(tmp_path, 60)
+    rows = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
     result = run_cli("train", experiment_file(tmp_path, data, model={**QUICK, "use_title": False},
                                               evaluation={"group_field": None, "bootstrap": 0}))
     assert result.exit_code == 0, result.output

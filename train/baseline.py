@@ -127,26 +127,38 @@ class TfidfModel:
     # -- saving -------------------------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         """Features as JSON/npz, one skops file per task."""
-        import skops.io as sio
-
         self.features.save(folder)
-        for name, classifier in self.classifiers.items():
-            sio.dump(classifier, folder / f"classifier-{name}.skops")
+        save_classifiers(self.classifiers, folder)
 
     @classmethod
     def load(cls, folder: Path, config: TfidfModelConfig, tasks: list[Task]) -> TfidfModel:
-        """Load what `save` wrote, refusing any type outside scikit-learn's safe set and ours."""
-        import skops.io as sio
-
+        """Load what `save` wrote."""
         model = cls(config, tasks)
         model.features = TfidfFeatures.load(folder)
-        for task in tasks:
-            path = folder / f"classifier-{task.name}.skops"
-            untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
-            if untrusted:
-                raise TaawunError(f"{path}: refusing to load unexpected types {untrusted}; is this a taawun model?")
-            model.classifiers[task.name] = sio.load(path, trusted=TRUSTED_TYPES)
+        model.classifiers = load_classifiers(folder, tasks)
         return model
+
+
+def save_classifiers(classifiers: dict[str, Any], folder: Path) -> None:
+    """One skops file per task: `classifier-<task>.skops`."""
+    import skops.io as sio
+
+    for name, classifier in classifiers.items():
+        sio.dump(classifier, folder / f"classifier-{name}.skops")
+
+
+def load_classifiers(folder: Path, tasks: list[Task]) -> dict[str, Any]:
+    """The tasks' skops files, refusing any type outside scikit-learn's safe set and ours."""
+    import skops.io as sio
+
+    classifiers = {}
+    for task in tasks:
+        path = folder / f"classifier-{task.name}.skops"
+        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+        if untrusted:
+            raise TaawunError(f"{path}: refusing to load unexpected types {untrusted}; is this a taawun model?")
+        classifiers[task.name] = sio.load(path, trusted=TRUSTED_TYPES)
+    return classifiers
 
 
 def make_classifier(name: str, params: dict[str, Any], seed: int, y: np.ndarray):

@@ -253,12 +253,11 @@ class EncoderModel:
         """Heads as skops files, TF-IDF as JSON/npz, the encoder's identity in encoder.json."""
         import json
 
-        import skops.io as sio
+        from train.baseline import save_classifiers
 
         if self.tfidf is not None:
             self.tfidf.save(folder)
-        for name, classifier in self.classifiers.items():
-            sio.dump(classifier, folder / f"classifier-{name}.skops")
+        save_classifiers(self.classifiers, folder)
         (folder / "encoder.json").write_text(json.dumps(self.encoder_info()), encoding="utf-8")
 
     @classmethod
@@ -266,9 +265,7 @@ class EncoderModel:
         """Load what `save` wrote; the current encoder must be the one the model was trained with."""
         import json
 
-        import skops.io as sio
-
-        from train.baseline import TRUSTED_TYPES
+        from train.baseline import load_classifiers
         from train.features import TfidfFeatures
 
         model = cls(config, tasks)
@@ -278,10 +275,5 @@ class EncoderModel:
                               f"{model.encoder_info()}; install the encoder version it names, or retrain")
         if (folder / "features.json").is_file():
             model.tfidf = TfidfFeatures.load(folder)
-        for task in tasks:
-            path = folder / f"classifier-{task.name}.skops"
-            untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
-            if untrusted:
-                raise TaawunError(f"{path}: refusing to load unexpected types {untrusted}; is this a taawun model?")
-            model.classifiers[task.name] = sio.load(path, trusted=TRUSTED_TYPES)
+        model.classifiers = load_classifiers(folder, tasks)
         return model

@@ -16,7 +16,14 @@ import numpy as np
 
 from train.errors import TaawunError
 from train.experiment import TinyBertConfig, TransformerModelConfig
-from train.transformer import Collator, FitContext, TransformerModel, build_network, encode, load_pretrained
+from train.transformer import (
+    Collator,
+    FitContext,
+    TransformerModel,
+    build_network,
+    encode,
+    load_pretrained,
+)
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
-from typing import Any
 
 from train.errors import TaawunError
 

@@ -19,13 +19,21 @@ import yaml
 from train.build import open_dataset
 from train.errors import TaawunError
 from train.evaluate import flat_metrics, format_table, write_evaluation
-from train.finetune import mlflow_callback
 from train.experiment import ExperimentConfig, flatten
+from train.finetune import mlflow_callback
 from train.model_io import Predictor
 from train.schema import Schema
 from train.scoring import dataset_columns, score
+from train.tracking import (
+    check_store,
+    git_commit,
+    log_dataset,
+    log_model,
+    log_params,
+    tracking_uri,
+    use_experiment,
+)
 from train.transformer import FitContext
-from train.tracking import check_store, git_commit, log_dataset, log_model, log_params, tracking_uri, use_experiment
 
 
 @dataclass
