@@ -133,3 +133,20 @@ def test_pair_task_embeds_the_target(tmp_path, cache_dir):
     same = predictor.predict_raw([""], [rows[0]["text"]], {"claim": [rows[0]["claim"]]})["stance"]
     other = predictor.predict_raw([""], [rows[0]["text"]], {"claim": [arabic_text(5, words=8)]})["stance"]
     assert same.argmax() == 0 and same[0, 0] > other[0, 0]
+
+
+def test_a_hub_or_local_transformer_as_encoder(tmp_path, sample_dataset):
+    """`encoder:` naming a local transformer folder: mean-pooled, cached under its own key."""
+    import datasets
+
+    from train.experiment import TinyBertConfig
+    from train.finetune import build_tiny_bert
+
+    train = datasets.load_from_disk(str(sample_dataset))["train"]
+    folder = build_tiny_bert(list(train["text"]), TinyBertConfig(hidden_size=32, intermediate_size=64), tmp_path / "bert", 0)
+    model = {**ENCODER, "encoder": str(folder), "cache_dir": str(tmp_path / "cache"), "pooling": ["mean", "max"]}
+    result = run_cli("train", experiment_file(tmp_path, sample_dataset, model=model, tasks=["topic"],
+                                              evaluation={"bootstrap": 0}))
+    assert result.exit_code == 0, result.output
+    info = run_cli("cache", "info", "--dir", tmp_path / "cache").output
+    assert "bert@hf-" in info

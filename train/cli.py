@@ -221,6 +221,33 @@ def ui_command(port: int | None, uri: str | None) -> None:
 
 
 @cli.group()
+def annotate() -> None:
+    """The annotation loop: pick the articles to label next, for Label Studio."""
+
+
+@annotate.command("suggest")
+@click.argument("model")
+@click.option("--input", "source", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Unlabelled articles (JSONL, CSV/TSV or Parquet).")
+@click.option("--n", "count", required=True, type=click.IntRange(min=1), help="How many articles to pick.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The Label Studio import file to write (JSON).")
+@click.option("--strategy", type=click.Choice(["uncertainty", "random"]), default="uncertainty", show_default=True)
+@click.option("--task", "tasks", multiple=True, help="Only these tasks' uncertainty counts (default: all).")
+@click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def annotate_suggest(model: str, source: Path, count: int, output: Path, strategy: str, tasks: tuple[str, ...],
+                     fields: tuple[str, ...], seed: int) -> None:
+    """Pick the N articles MODEL is least sure of (no two near-duplicates), pre-annotated, for Label Studio."""
+    from train.annotate import suggest
+    from train.scoring import parse_fields
+
+    result = suggest(model, source, count, output, strategy=strategy, fields=parse_fields(fields), seed=seed,
+                     tasks=list(tasks) or None)
+    click.echo(result.describe())
+
+
+@cli.group()
 def cache() -> None:
     """The on-disk cache of sentence embeddings (model.kind: encoder)."""
 

@@ -76,8 +76,9 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
     report = json.loads((data_folder / "report.json").read_text(encoding="utf-8"))
     with mlflow.start_run(run_id=_resumed_run(work_dir) if resume else None,
                           run_name=config.tracking.run_name) as run:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        (work_dir / "mlflow_run_id").write_text(run.info.run_id, encoding="utf-8")
+        if config.model.kind == "transformer":  # checkpoints live there; --resume finds this run again
+            work_dir.mkdir(parents=True, exist_ok=True)
+            (work_dir / "mlflow_run_id").write_text(run.info.run_id, encoding="utf-8")
         folder = config.output_dir / config.tracking.experiment / run.info.run_id
         folder.mkdir(parents=True, exist_ok=True)
         # The whole config, defaults included: what ran, not only what the file said.

@@ -1,0 +1,303 @@
+"""Active learning for annotation: pick the unlabeled articles a model is least sure of, as Label Studio tasks.
+
+`suggest` reads a pool of raw articles, predicts every task with a trained model, scores each article's uncertainty,
+picks `n` of them without ever picking two near-duplicates, and writes a Label Studio import file whose tasks carry
+the model's predictions as pre-annotations. Label Studio's JSON export of those tasks, once annotated, is an
+`annotations:` source of a data config as it is (`format: labelstudio`; the article id is `data.id`).
+
+Uncertainty: per task, the normalized entropy of the predicted label distribution, H(p) / log(number of labels), which
+is 0 for a sure prediction and 1 for a uniform one whatever the number of labels, so binary and 8-way tasks weigh
+alike. An article's score is the mean over the scored tasks. A task that applies only when another task has some
+labels (`applies_when`) counts in proportion to the predicted probability that it applies. The margin ("breaking
+ties": 1 - (p1 - p2)) is available too (`measure="margin"`). On the gold data, over 10 seeds, entropy's learning curve
+was the higher at 9 of its 10 points after the start (bench/active_learning.py; the gaps are within a standard
+deviation), so `suggest` uses entropy.
+
+Diversity: articles whose cleaned texts are near-duplicates (MinHash LSH over word 3-shingles, `train.dedup`, estimated
+Jaccard >= `near_duplicate_threshold`; exact copies included) form one cluster, and at most one article per cluster is
+picked: the first one met in the strategy's order. Clusters are transitive, so an article linked to a picked one
+through a chain of near-duplicates is skipped too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from train.errors import TaawunError
+from train.schema import Schema, Task
+
+Strategy = Literal["uncertainty", "random"]
+STRATEGIES = ("uncertainty", "random")
+MEASURES = ("entropy", "margin")
+NEAR_DUPLICATE_THRESHOLD = 0.5  # Jaccard over 3-word shingles; re-edits of short articles measure 0.6-0.8
+
+
+@dataclass
+class Pool:
+    """The candidate articles, column-wise: raw `id`, `title`, `text` and target fields, in file order."""
+
+    columns: dict[str, list[str]]
+    malformed: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.columns["id"])
+
+
+@dataclass
+class SuggestResult:
+    """The articles picked for annotation (most uncertain first, or in random order), and where they were written."""
+
+    ids: list[str]
+    scores: list[float]
+    output: Path
+    strategy: str
+    pool_size: int
+    near_duplicates_skipped: int
+    malformed: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """A short summary for the terminal."""
+        lines = [f"{len(self.ids)} of {self.pool_size} article(s) suggested ({self.strategy}) into {self.output}"]
+        if self.scores:
+            lines.append(f"uncertainty of the picked articles: {max(self.scores):.3f} (most) to "
+                         f"{min(self.scores):.3f} (least), mean {float(np.mean(self.scores)):.3f}")
+        if self.near_duplicates_skipped:
+            lines.append(f"{self.near_duplicates_skipped} near-duplicate(s) of picked articles skipped")
+        lines += self.malformed
+        return "\n".join(lines)
+
+
+def suggest(model_ref: str, source: Path, n: int, output: Path, strategy: Strategy = "uncertainty",
+            fields: dict[str, str] | None = None, seed: int = 0, tasks: list[str] | None = None,
+            near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD) -> SuggestResult:
+    """Pick `n` articles of `source` to annotate next and write them, pre-annotated, as a Label Studio import file.
+
+    `model_ref` is a model folder or an MLflow URI; `source` a JSONL/CSV/Parquet file whose columns `fields` maps (id,
+    text, title and the model's target fields; default: the same names). `strategy` "uncertainty" takes the least sure
+    articles first, "random" a random sample (seeded by `seed`); both skip near-duplicates of picked articles. `tasks`
+    limits the tasks whose uncertainty counts (default: all the model's); every task of the model is pre-annotated.
+    Fewer than `n` articles come back when the pool holds fewer distinct ones.
+    """
+    _check_request(n, strategy, output, near_duplicate_threshold)
+    from train.model_io import load_predictor
+    from train.scoring import predict_columns
+
+    predictor = load_predictor(model_ref)
+    scored = _scored_tasks(predictor.tasks, tasks)
+    pool = read_pool(Path(source), fields or {}, predictor.target_fields)
+    cleaned = {key: predictor.clean(values) for key, values in pool.columns.items() if key != "id"}
+    proba = predict_columns(predictor, cleaned, clean=False)
+    scores = uncertainty(proba, scored, predictor.schema)
+    clusters = near_duplicate_clusters(cleaned["text"], near_duplicate_threshold)
+    picked, skipped = select(scores, clusters, n, strategy, seed)
+    records = labelstudio_tasks(pool, picked, proba, scores, predictor.tasks, str(model_ref))
+    write_json_atomically(Path(output), records)
+    return SuggestResult([pool.columns["id"][i] for i in picked], [float(scores[i]) for i in picked], Path(output),
+                         strategy, len(pool), skipped, pool.malformed)
+
+
+def _check_request(n: int, strategy: str, output: Path, threshold: float) -> None:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise TaawunError(f"n = {n!r}: ask for at least one article to annotate")
+    if strategy not in STRATEGIES:
+        raise TaawunError(f"strategy {strategy!r} is not known; use one of {list(STRATEGIES)}")
+    if Path(output).suffix.lower() != ".json":
+        raise TaawunError(f"{output}: write the suggestions to a .json file (Label Studio imports a JSON list of "
+                          "tasks)")
+    if not 0 < threshold <= 1:
+        raise TaawunError(f"near_duplicate_threshold = {threshold}: give a Jaccard similarity in (0, 1]")
+
+
+def _scored_tasks(model_tasks: list[Task], names: Sequence[str] | None) -> list[Task]:
+    """The model's tasks whose uncertainty counts: the named ones, or all."""
+    if not names:
+        return list(model_tasks)
+    by_name = {task.name: task for task in model_tasks}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise TaawunError(f"tasks {unknown} are not tasks of the model; its tasks: {list(by_name)}")
+    return [by_name[name] for name in dict.fromkeys(names)]
+
+
+# -- the pool ---------------------------------------------------------------------------------------------------------
+def read_pool(source: Path, fields: dict[str, str], target_fields: Sequence[str]) -> Pool:
+    """The raw articles of a JSONL/CSV/TSV/Parquet file (also .gz), with the columns `fields` maps.
+
+    An id is needed to join the annotations back to the article. Unreadable records, records without text or id are
+    skipped and listed in `malformed` with their line; a repeated id with the same article is read once.
+    """
+    from train.readers import detect_format, read_rows
+
+    if not source.is_file():
+        raise TaawunError(f"{source}: no such file; give the pool of unlabeled articles (JSONL, CSV or Parquet)")
+    fmt = detect_format(source, "auto")
+    if fmt not in ("jsonl", "csv", "tsv", "parquet"):
+        raise TaawunError(f"{source}: the pool must be a JSONL, CSV/TSV or Parquet file")
+    rows, _ = read_rows(source, fmt, "auto")
+    column = {key: fields.get(key, key) for key in ("id", "text", "title", *target_fields)}
+    _check_pool_columns(source, rows, column, fields)
+    pool = _pool_records(source, rows, column)
+    if not len(pool):
+        problems = f" ({len(pool.malformed)} record(s) skipped: {pool.malformed[0]} ...)" if pool.malformed else ""
+        raise TaawunError(f"{source}: the pool holds no article to suggest{problems}")
+    return pool
+
+
+def _check_pool_columns(source: Path, rows, column: dict[str, str], fields: dict[str, str]) -> None:
+    present = set().union(*(row.values for row in rows if row.values)) if rows else set()
+    if not present:
+        broken = next((f" (line {row.line}: {row.error})" for row in rows if row.error), "")
+        raise TaawunError(f"{source}: the pool holds no readable article{broken}")
+    # A title is optional unless the user mapped one; everything else must be there.
+    needed = [key for key in column if key != "title" or "title" in fields]
+    for key in needed:
+        if column[key] not in present:
+            why = " (the article id, to join the annotations back)" if key == "id" else ""
+            raise TaawunError(f"{source}: no column {column[key]!r} for {key}{why}; map it with --field "
+                              f"{key}=COLUMN (columns: {sorted(present)})")
+
+
+def _pool_records(source: Path, rows, column: dict[str, str]) -> Pool:
+    from train.readers import as_text
+
+    pool = Pool({key: [] for key in column})
+    seen: dict[str, tuple[int, tuple[str, str]]] = {}
+    for row in rows:
+        where = f"{source}:{row.line}"
+        if row.error:
+            pool.malformed.append(f"{where}: {row.error}; skipped")
+            continue
+        record = {key: as_text(row.values.get(name)) for key, name in column.items()}
+        record["id"] = record["id"].strip()
+        if not record["id"] or not record["text"].strip():
+            pool.malformed.append(f"{where}: {'no id' if not record['id'] else 'empty text'}; skipped")
+            continue
+        content = (record["title"], record["text"])
+        if record["id"] in seen:
+            line, earlier = seen[record["id"]]
+            if earlier != content:
+                raise TaawunError(f"{where}: id {record['id']!r} was already used at line {line} for a different "
+                                  "article; ids must be unique")
+            continue
+        seen[record["id"]] = (row.line, content)
+        for key, value in record.items():
+            pool.columns[key].append(value)
+    return pool
+
+
+# -- scoring and picking ----------------------------------------------------------------------------------------------
+def uncertainty(proba: dict[str, np.ndarray], tasks: Sequence[Task], schema: Schema,
+                measure: str = "entropy") -> np.ndarray:
+    """Each article's uncertainty in [0, 1]: the mean over `tasks` of a per-task uncertainty (see the module doc).
+
+    `proba` maps task names to (articles, labels) probabilities in schema order. A task with `applies_when` is weighed
+    by the predicted probability that it applies, when `proba` has the other task.
+    """
+    if measure not in MEASURES:
+        raise TaawunError(f"uncertainty measure {measure!r} is not known; use one of {list(MEASURES)}")
+    if not tasks:
+        raise TaawunError("uncertainty needs at least one task")
+    total = None
+    for task in tasks:
+        p = np.asarray(proba[task.name], dtype=float)
+        per_task = _normalized_entropy(p) if measure == "entropy" else _margin(p)
+        per_task = per_task * _applies_probability(task, proba, schema)
+        total = per_task if total is None else total + per_task
+    return np.clip(total / len(tasks), 0.0, 1.0)
+
+
+def _margin(p: np.ndarray) -> np.ndarray:
+    """1 - (p1 - p2): 0 when one label takes all the probability, 1 when the top two tie."""
+    top = np.sort(p, axis=1)[:, -2:]
+    return 1.0 - (top[:, 1] - top[:, 0])
+
+
+def _normalized_entropy(p: np.ndarray) -> np.ndarray:
+    """Entropy divided by its maximum, log(number of labels)."""
+    safe = np.clip(p, 1e-12, 1.0)
+    return -(p * np.log(safe)).sum(axis=1) / np.log(p.shape[1])
+
+
+def _applies_probability(task: Task, proba: dict[str, np.ndarray], schema: Schema) -> np.ndarray | float:
+    if task.applies_when is None or task.applies_when.task not in proba:
+        return 1.0
+    parent = schema.task(task.applies_when.task)
+    columns = [parent.label_names.index(label) for label in task.applies_when.labels]
+    return np.asarray(proba[parent.name])[:, columns].sum(axis=1)
+
+
+def near_duplicate_clusters(texts: Sequence[str], threshold: float = NEAR_DUPLICATE_THRESHOLD) -> np.ndarray:
+    """Each text's near-duplicate cluster (exact copies included), by MinHash LSH over word 3-shingles."""
+    from train.dedup import DedupOptions, find_duplicates
+
+    return find_duplicates(texts, DedupOptions(threshold=threshold)).cluster
+
+
+def select(scores: np.ndarray, clusters: Sequence[int], n: int, strategy: str, seed: int = 0) -> tuple[list[int], int]:
+    """Indices of up to `n` articles, at most one per cluster, and how many near-duplicates were skipped on the way.
+
+    "uncertainty" walks the articles from the highest score down (ties: pool order); "random" in a seeded random order.
+    """
+    if strategy == "uncertainty":
+        order = np.argsort(-np.asarray(scores), kind="stable")
+    elif strategy == "random":
+        order = np.random.default_rng(seed).permutation(len(scores))
+    else:
+        raise TaawunError(f"strategy {strategy!r} is not known; use one of {list(STRATEGIES)}")
+    picked: list[int] = []
+    taken: set[int] = set()
+    skipped = 0
+    for index in order.tolist():
+        if len(picked) == n:
+            break
+        cluster = int(clusters[index])
+        if cluster in taken:
+            skipped += 1
+            continue
+        taken.add(cluster)
+        picked.append(index)
+    return picked, skipped
+
+
+# -- Label Studio -----------------------------------------------------------------------------------------------------
+def labelstudio_tasks(pool: Pool, picked: Sequence[int], proba: dict[str, np.ndarray], scores: np.ndarray,
+                      tasks: Sequence[Task], model_version: str) -> list[dict[str, Any]]:
+    """Label Studio tasks: `data` (id, raw title and text, target fields) and the model's pre-annotations.
+
+    The names match `train.schema.labelstudio_config`: one `choices` result per task (`from_name` the task,
+    `to_name` "text"). A task whose `applies_when` the predicted labels do not meet gets no pre-annotation: Label
+    Studio hides it, and a hidden choice kept in the annotation would be refused when the export is imported.
+    """
+    records = []
+    for index in picked:
+        data = {key: values[index] for key, values in pool.columns.items()}
+        predicted = {task.name: task.label_names[int(np.argmax(proba[task.name][index]))] for task in tasks}
+        result = [{"from_name": task.name, "to_name": "text", "type": "choices",
+                   "value": {"choices": [predicted[task.name]]}}
+                  for task in tasks if _shown(task, predicted)]
+        records.append({"data": data, "predictions": [
+            {"model_version": model_version, "score": round(float(scores[index]), 6), "result": result}]})
+    return records
+
+
+def _shown(task: Task, predicted: dict[str, str]) -> bool:
+    condition = task.applies_when
+    return condition is None or condition.task not in predicted or predicted[condition.task] in condition.labels
+
+
+def write_json_atomically(output: Path, value: Any) -> None:
+    """Write JSON to a temporary file beside `output`, then rename it over `output`."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    try:
+        staging.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        staging.replace(output)
+    finally:
+        staging.unlink(missing_ok=True)
