@@ -7,7 +7,6 @@ training and at prediction alike. Weights are saved as safetensors; remote code 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,8 +318,3 @@ def load_pretrained(name: str):
             "model.name to a local folder holding the model (config.json, weights, tokenizer files)."
         ) from None
     return tokenizer, encoder
-
-
-def save_json(path: Path, data: dict) -> None:
-    """A small JSON file (UTF-8, indented)."""
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
