@@ -104,3 +104,31 @@ def test_test_split_from_a_separate_file(corpus, tmp_path):
     assert run_cli("data", "build", config).exit_code == 0
     rows = _rows(tmp_path / "built")
     assert sorted(r["id"] for r in rows["test"]) == [f"a{i}" for i in range(500, 508)]
+
+
+def test_folds_partition_the_articles_into_test_splits():
+    clusters = [i // 2 for i in range(300)]  # pairs of duplicates
+    labels = ["a"] * 200 + ["b"] * 100
+    fractions = {"train": 0.8, "validation": 0.2, "test": 0.0}
+    runs = [assign_splits(clusters, labels, [False] * 300, fractions, 7, fold=(k, 5)).assignment for k in range(5)]
+    tests = [{i for i, split in enumerate(run) if split == "test"} for run in runs]
+    assert set().union(*tests) == set(range(300)) and sum(map(len, tests)) == 300  # each article tested once
+    for run, test in zip(runs, tests, strict=True):
+        assert Counter(labels[i] for i in test) == {"a": 40, "b": 20}  # stratified: 1/5 of each label
+        rest = Counter(split for split in run if split != "test")
+        assert rest == {"train": 192, "validation": 48}
+        for i in range(0, 300, 2):
+            assert run[i] == run[i + 1]  # a duplicate pair never crosses splits
+
+
+def test_cross_validation_fold_through_the_cli(corpus, tmp_path):
+    tests = []
+    for fold in range(3):
+        config = corpus(split={"folds": 3, "fold": fold, "train": 0.8, "validation": 0.2, "test": 0.0})
+        result = run_cli("data", "build", config)
+        assert result.exit_code == 0, result.output
+        tests.append({r["id"] for r in _rows(tmp_path / "built")["test"]})
+        assert f"fold {fold} of 3" in (tmp_path / "built" / "report.md").read_text(encoding="utf-8")
+    assert all(tests) and not (tests[0] & tests[1]) and not (tests[1] & tests[2]) and not (tests[0] & tests[2])
+    result = run_cli("data", "build", corpus(split={"folds": 3, "fold": 3}))
+    assert result.exit_code != 0 and "fold must be 0 to 2" in result.output and "split" in result.output

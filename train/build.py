@@ -347,7 +347,8 @@ def _split(records, config: DataConfig, schema: Schema, rejects) -> tuple[list[s
     forced = [_forced_test(record, config) for record in records]
     result = assign_splits([r.cluster for r in records], [r.labels.get(stratify) for r in records], forced,
                            {"train": split.train, "validation": split.validation,
-                            "test": split.test if split.strategy == "random" else 0.0}, config.seed)
+                            "test": split.test if split.strategy == "random" else 0.0}, config.seed,
+                           fold=(split.fold, split.folds) if split.folds else None)
     for index, twin in result.excluded.items():
         article = records[index].article
         rejects.append({"where": article.where, "id": article.id, "kind": "crosses_split",
@@ -356,6 +357,8 @@ def _split(records, config: DataConfig, schema: Schema, rejects) -> tuple[list[s
                         "record": {"title": article.title, "text": article.text, "source": article.source}})
     info = {"strategy": split.strategy, "stratify_by": stratify, "seed": config.seed,
             "excluded_cross_split": len(result.excluded)}
+    if split.folds:
+        info["fold"] = f"{split.fold} of {split.folds}"
     return result.assignment, info
 
 

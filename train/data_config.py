@@ -91,9 +91,16 @@ class SplitConfig(_Strict):
     stratify_by: str | None = None
     holdout_sources: list[str] = []
     date_cutoff: dt.date | None = None
+    folds: int | None = Field(default=None, ge=2)
+    fold: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> SplitConfig:
+        if self.folds is not None:
+            if self.strategy != "random":
+                raise ValueError(f"folds (cross-validation) needs strategy 'random', not {self.strategy!r}")
+            if self.fold >= self.folds:
+                raise ValueError(f"fold must be 0 to {self.folds - 1} with folds: {self.folds}, got {self.fold}")
         if abs(self.train + self.validation + self.test - 1) > 1e-6:
             raise ValueError(
                 f"train + validation + test must be 1, got {self.train} + {self.validation} + {self.test}"

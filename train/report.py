@@ -55,6 +55,8 @@ def _splits(report: dict[str, Any]) -> str:
             for name, s in report.get("splits", {}).items()]
     head = (f"## Splits\nStrategy `{split.get('strategy')}`, stratified by `{split.get('stratify_by')}`, "
             f"seed {split.get('seed')}; no duplicate cluster crosses splits.")
+    if split.get("fold"):
+        head += f" Cross-validation: the test split is fold {split['fold']}."
     if split.get("excluded_cross_split"):
         head += f" {split['excluded_cross_split']} duplicate(s) of held-out test articles were left out (rejects.jsonl)."
     return head + "\n\n" + _table(["split", "articles", "median chars", "median words", "min words", "max words"], rows)

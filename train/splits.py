@@ -25,12 +25,15 @@ def assign_splits(
     forced_test: Sequence[bool],
     fractions: dict[str, float],
     seed: int,
+    fold: tuple[int, int] | None = None,
 ) -> SplitResult:
     """Assign whole duplicate clusters to splits.
 
     Articles with `forced_test` (held-out outlets, dates after a cut-off, a held-out file) go to test. A cluster
     holding such an article cannot also feed train: its other members are excluded, with the reason. The free
     clusters are split by `fractions` within each stratum (the cluster's majority label), largest clusters first.
+    With `fold` = (k, K), the free clusters are first dealt into K folds the same way (the same for every k, so the
+    K test splits partition the articles); fold k is the test split and the rest is split by `fractions`.
     """
     members: dict[int, list[int]] = defaultdict(list)
     for index, cluster in enumerate(clusters):
@@ -51,8 +54,20 @@ def assign_splits(
     total = sum(wanted.values())
     wanted = {name: share / total for name, share in wanted.items()}
     rng = np.random.default_rng(seed)
-    for stratum_clusters in _by_stratum(free, members, strata).values():
-        _fill(stratum_clusters, members, wanted, rng, result.assignment)
+    strata_clusters = list(_by_stratum(free, members, strata).values())
+    if fold is not None:
+        index, count = fold
+        folds = [None] * len(clusters)
+        for stratum in strata_clusters:
+            _fill(stratum, members, {f"fold{k}": 1 / count for k in range(count)}, rng, folds)
+        wanted = {name: share / (1 - wanted.get("test", 0.0)) for name, share in wanted.items() if name != "test"}
+        held = {cluster for cluster in free if folds[members[cluster][0]] == f"fold{index}"}
+        for cluster in held:
+            for i in members[cluster]:
+                result.assignment[i] = "test"
+        strata_clusters = [[c for c in stratum if c not in held] for stratum in strata_clusters]
+    for stratum in strata_clusters:
+        _fill(stratum, members, wanted, rng, result.assignment)
     return result
 
 
