@@ -175,12 +175,8 @@ def _evaluate(predictor: Predictor, dataset, config: ExperimentConfig):
     results, predictions = {}, {}
     for split in config.evaluation.splits:
         columns, labels = dataset_columns(dataset[split], predictor)
-        started = time.perf_counter()
         results[split], predictions[split] = score(predictor, columns, labels, False, config.evaluation.group_field,
                                                    config.evaluation)
-        elapsed = time.perf_counter() - started
-        for metrics in results[split].values():
-            metrics["articles_per_second"] = len(columns["text"]) / elapsed if elapsed else None
     return results, predictions
 
 
