@@ -1,8 +1,10 @@
 """Benchmark: fine-tuning speed and memory, on the tiny BERT (CPU) and, when a GPU is present, AraBERT-base size.
 
 On real articles from ../shared/data/gold (default schema; `--data ant` for ANT sections):
-1. dynamic padding with length-grouped batches against padding every batch to max_length (random order):
-   training samples/s, tokens/s (real tokens, padding excluded), peak resident memory, test macro-F1;
+1. dynamic padding with length-grouped batches against padding every batch to max_length (random order), and
+   dynamic padding alone: time of the Trainer's training loop (building the tokenizer and encoding the articles,
+   the same for all, are timed apart), training samples/s, tokens/s (real tokens, padding excluded), peak resident
+   memory, test macro-F1;
 2. one multi-task model against one single-task model per task: training and prediction time, test macro-F1;
 3. an AraBERT-base-sized BERT (random weights; speed only): training samples/s at max_length 512, from which the
    time per epoch on gold and ANT follows. On a CPU only a few steps run; with CUDA, bf16/fp16 as configured.
@@ -62,6 +64,20 @@ def load(data: str, folder: Path):
     return dataset, schema
 
 
+def loop_clock():
+    """A Trainer callback that times the training loop alone (`seconds` after training)."""
+    from transformers import TrainerCallback
+
+    class LoopClock(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.seconds = time.perf_counter() - self.started
+
+    return LoopClock()
+
+
 def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = 13) -> dict:
     """Fine-tune one configuration (no validation passes, so only training is timed), then score on test."""
     from sklearn.metrics import f1_score
@@ -70,10 +86,12 @@ def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = 13) 
 
     model = TransformerModel(model_config, tasks)
     empty = dataset["validation"].select([])
+    clock = loop_clock()
     with PeakMemory() as memory:
         started = time.perf_counter()
-        model.fit(dataset["train"], seed, empty, FitContext(work / name))
-        seconds = time.perf_counter() - started
+        model.fit(dataset["train"], seed, empty, FitContext(work / f"{name}-{seed}", callbacks=[clock]))
+        fit_seconds = time.perf_counter() - started
+    seconds = clock.seconds
     windows = encode(model.tokenizer, model.documents(list(dataset["train"]["title"]), list(dataset["train"]["text"])),
                      None, model_config).features
     tokens = sum(len(w["input_ids"]) for w in windows) * model_config.epochs
@@ -87,8 +105,8 @@ def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = 13) 
         keep = y >= 0
         scores[task.name] = f1_score(y[keep], proba[task.name].argmax(axis=1)[keep], average="macro")
     samples = len(windows) * model_config.epochs
-    return {"name": name, "seconds": seconds, "samples_s": samples / seconds, "tokens_s": tokens / seconds,
-            "peak_mb": memory.peak_mb, "predict_s": predict_seconds, "f1": scores}
+    return {"name": name, "seconds": seconds, "fit_s": fit_seconds, "samples_s": samples / seconds,
+            "tokens_s": tokens / seconds, "peak_mb": memory.peak_mb, "predict_s": predict_seconds, "f1": scores}
 
 
 def tiny_config(epochs: float, **changes):
@@ -101,14 +119,26 @@ def tiny_config(epochs: float, **changes):
     return TransformerModelConfig(**model)
 
 
-def padding_table(dataset, schema, work: Path, epochs: float) -> list[dict]:
-    """At max_length 512, the length AraBERT is fine-tuned at: articles shorter than that are where padding costs."""
-    dynamic = run_variant("dynamic padding + length grouping", tiny_config(epochs, max_length=512), schema.tasks,
-                          dataset, work)
-    fixed = run_variant("pad to max_length, random order",
-                        tiny_config(epochs, max_length=512, padding="max_length", group_by_length=False),
-                        schema.tasks, dataset, work)
-    return [dynamic, fixed]
+def padding_table(dataset, schema, work: Path, epochs: float, seeds: int) -> list[dict]:
+    """At max_length 512, the length AraBERT is fine-tuned at: articles shorter than that are where padding costs.
+
+    Each variant runs with `seeds` seeds (network initialisation and batch order): times are averaged, and the spread
+    of the test macro-F1 across seeds is the noise the variants' metrics are compared against.
+    """
+    variants = [("dynamic padding + length grouping", {}),
+                ("pad to max_length, random order", {"padding": "max_length", "group_by_length": False}),
+                ("dynamic padding, random order", {"group_by_length": False})]
+    rows = []
+    for name, changes in variants:
+        runs = [run_variant(name, tiny_config(epochs, max_length=512, **changes), schema.tasks, dataset, work,
+                            seed=13 + i) for i in range(seeds)]
+        row = {key: float(np.mean([r[key] for r in runs])) for key in ("seconds", "fit_s", "samples_s", "tokens_s")}
+        row.update(name=name, peak_mb=max(r["peak_mb"] for r in runs),
+                   f1={t: float(np.mean([r["f1"][t] for r in runs])) for t in schema.task_names},
+                   f1_sd={t: float(np.std([r["f1"][t] for r in runs], ddof=1)) if seeds > 1 else None
+                          for t in schema.task_names})
+        rows.append(row)
+    return rows
 
 
 def multitask_table(dataset, schema, work: Path, epochs: float) -> list[dict]:
@@ -157,11 +187,17 @@ def base_speed(dataset, steps: int) -> dict:
             "samples_s": samples_s, "batch": batch_size, "dtype": str(dtype).replace("torch.", "")}
 
 
+def f1_cell(row: dict, task: str) -> str:
+    spread = row["f1_sd"][task]
+    return f"{row['f1'][task]:.3f}" + (f" ± {spread:.3f}" if spread is not None else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="gold", choices=["gold", "ant"])
     parser.add_argument("--epochs", type=float, default=10)
     parser.add_argument("--base-steps", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per padding variant (mean time, macro-F1 spread)")
     parser.add_argument("--train-limit", type=int, default=None,
                         help="fine-tune on this many training articles (a seeded sample), e.g. for ANT on a CPU")
     args = parser.parse_args()
@@ -176,20 +212,24 @@ def main() -> None:
         if args.train_limit and args.train_limit < len(dataset["train"]):
             dataset["train"] = dataset["train"].shuffle(seed=13).select(range(args.train_limit))
             dataset["test"] = dataset["test"].shuffle(seed=13).select(range(min(len(dataset["test"]), 1000)))
-        padding = padding_table(dataset, schema, Path(tmp), args.epochs)
-        tasks = multitask_table(dataset, schema, Path(tmp), args.epochs)
+        padding = padding_table(dataset, schema, Path(tmp), args.epochs, args.seeds)
+        # With one task (ANT sections) there is nothing to compare.
+        tasks = multitask_table(dataset, schema, Path(tmp), args.epochs) if len(schema.tasks) > 1 else []
         speed = base_speed(dataset, args.base_steps)
     f1_header = " | ".join(f"{t} macro-F1" for t in schema.task_names)
     print(f"\n{args.data}: {len(dataset['train'])} training articles, {len(dataset['test'])} test; tiny BERT "
-          f"(tiny_bert.yaml), {args.epochs:g} epochs, {__import__('torch').get_num_threads()} CPU threads\n")
-    print(f"| batches (max_length 512) | train s | samples/s | tokens/s | peak RSS MB | {f1_header} |")
-    print("|---" * (5 + len(schema.task_names)) + "|")
+          f"(tiny_bert.yaml), {args.epochs:g} epochs, {__import__('torch').get_num_threads()} CPU threads; padding "
+          f"variants: mean of {args.seeds} seed(s), macro-F1 ± sd across seeds\n")
+    print(f"| batches (max_length 512) | training loop s | fit s | samples/s | tokens/s | peak RSS MB | {f1_header} |")
+    print("|---" * (6 + len(schema.task_names)) + "|")
     for r in padding:
-        print(f"| {r['name']} | {r['seconds']:.1f} | {r['samples_s']:.1f} | {r['tokens_s']:,.0f} | "
-              f"{r['peak_mb']:,.0f} | " + " | ".join(f"{r['f1'][t]:.3f}" for t in schema.task_names) + " |")
-    print(f"\nspeed-up of dynamic padding + length grouping: {padding[0]['samples_s'] / padding[1]['samples_s']:.2f}x\n")
-    print(f"| models (max_length 256) | train s | predict s (test) | {f1_header} |")
-    print("|---" * (3 + len(schema.task_names)) + "|")
+        print(f"| {r['name']} | {r['seconds']:.1f} | {r['fit_s']:.1f} | {r['samples_s']:.1f} | {r['tokens_s']:,.0f} | "
+              f"{r['peak_mb']:,.0f} | " + " | ".join(f1_cell(r, t) for t in schema.task_names) + " |")
+    speedup = padding[0]["samples_s"] / padding[1]["samples_s"]
+    print(f"\nspeed-up of dynamic padding + length grouping: {speedup:.2f}x\n")
+    if tasks:
+        print(f"| models (max_length 256) | training loop s | predict s (test) | {f1_header} |")
+        print("|---" * (3 + len(schema.task_names)) + "|")
     for r in tasks:
         print(f"| {r['name']} | {r['seconds']:.1f} | {r['predict_s']:.2f} | " +
               " | ".join(f"{r['f1'][t]:.3f}" for t in schema.task_names) + " |")
