@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-all browser bench clean
+.PHONY: help install demo test test-all browser bench report clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ test-all: install browser ## Run every test, the slow ones too
 
 bench: install ## Benchmark dataset building on ../shared/data/ant
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/data_build.py
+
+report: install ## Regenerate docs/results.md from runs on ../shared/data (about 25 minutes on 2 cores)
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/report.py
 
 clean: ## Remove built datasets and caches (keeps .venv)
 	rm -rf data/built .pytest_cache .hypothesis
