@@ -42,7 +42,7 @@ test-all: install browser ## Run every test, the slow ones too
 bench: install ## Benchmark dataset building on ../shared/data/ant
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/data_build.py
 
-report: install ## Regenerate docs/results.md from runs on ../shared/data (about 25 minutes on 2 cores)
+report: install ## Regenerate docs/results.md from runs on ../shared/data (about 16 minutes on 2 cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/report.py
 
 clean: ## Remove built datasets and caches (keeps .venv)

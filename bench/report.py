@@ -128,7 +128,7 @@ def runs_of(uri: str, experiment: str) -> list[dict]:
                                                        dst_path=tmp, tracking_uri=uri)
             evaluation = json.loads(Path(path).read_text(encoding="utf-8"))
         runs.append({"id": run.info.run_id, "name": run.info.run_name, "metrics": run.data.metrics,
-                     "tags": run.data.tags, "evaluation": evaluation, "client": client})
+                     "params": run.data.params, "tags": run.data.tags, "evaluation": evaluation, "client": client})
     return runs
 
 
@@ -271,6 +271,9 @@ def ant_section(runs: list[dict], dataset_report: dict, figures: Path) -> list[s
              "validation come from Al Arabiya, France 24 and Sky News Arabia. This measures transfer to an outlet the "
              "model never saw. Intervals: 95% percentile bootstrap over the test articles (1,000 resamples for TF-IDF, "
              "500 for the tiny BERT, as in their configs)."), ""]
+    if "tiny-bert" in by_model:
+        epochs = f"{float(by_model['tiny-bert']['params'].get('model.epochs', 'nan')):g}"
+        lines += [f"The tiny BERT trains for {epochs} epochs here (`--ant-epochs`), a few minutes each on 2 cores.", ""]
     images: dict[str, list[str]] = {}
     for task in by_model[models[0]]["evaluation"]["test"]:
         labels, positive = task_labels(by_model[models[0]]["evaluation"], task)
@@ -340,6 +343,10 @@ def write_report(sections: list[str], record: dict, uri: str, runs: list[dict], 
          f"average {record['loads'][0]:.1f} at the start and {record['loads'][1]:.1f} at the end. Times depend on the "
          "machine; the metrics do not (same seeds), except the tiny BERT's, which vary slightly with CPU thread "
          "scheduling."), "",
+        ("The *tiny BERT* (`configs/experiments/tiny_bert.yaml`) is a 2-layer BERT with random initial weights and a "
+         "WordPiece vocabulary trained on each training split: it exercises the whole fine-tuning path offline on a "
+         "CPU, and its scores say nothing about a pretrained AraBERT (`configs/experiments/arabert.yaml`, meant for a "
+         "GPU)."), "",
         "Reproduce from a clean checkout with `../shared/data` beside it:", "",
         "```bash", "make test   # creates .venv", f".venv/bin/python {command}", "```", "",
     ]
