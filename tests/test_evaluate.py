@@ -401,3 +401,13 @@ def test_format_table_has_one_row_per_task():
     assert binary.endswith(f"{results['test']['bilateral_security_cooperation']['positive']['f1']:.3f}")
     with pytest.raises(ValueError, match="available: test"):
         format_table(results, split="validation")
+    assert "note:" not in table  # every predicted label has gold articles
+
+
+def test_format_table_notes_a_predicted_label_without_gold_articles():
+    pred = make_topic()
+    pred.proba[1:8, 3] = 5.0  # seven gold-labelled articles predicted as the fourth label, which no gold article has
+    m = compute_metrics(pred)
+    table = format_table({"test": {"topic": m}})
+    assert f"note: topic: predicted but in no gold label here: {TOPIC_LABELS[3]} (7x)" in table
+    assert m["per_class"][TOPIC_LABELS[3]]["f1"] == 0.0 and m["per_class"][TOPIC_LABELS[3]]["support"] == 0

@@ -396,7 +396,22 @@ def format_table(results: dict[str, dict[str, dict]], split: str = "test") -> st
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     lines = [format_line(header, widths), format_line(["-" * w for w in widths], widths)]
     lines += [format_line(row, widths) for row in rows]
+    lines += [note for task, m in tasks.items() if (note := absent_label_note(task, m))]
     return "\n".join(lines)
+
+
+def absent_label_note(task: str, metrics: dict) -> str | None:
+    """A note on labels the model predicts that no gold article has: each pulls macro-F1 down with an F1 of 0."""
+    matrix = np.asarray(metrics.get("confusion_matrix") or [], dtype=np.int64)
+    if not matrix.size:
+        return None
+    predicted = matrix.sum(axis=0)
+    absent = [f"{label} ({predicted[i]}x)" for i, (label, m) in enumerate(metrics.get("per_class", {}).items())
+              if m["support"] == 0 and predicted[i] > 0]
+    if not absent:
+        return None
+    return (f"note: {task}: predicted but in no gold label here: {', '.join(absent)}. Each counts in macro-F1 with F1 "
+            "0 (scikit-learn's convention: macro-F1 averages over the gold and the predicted labels)")
 
 
 def table_row(task: str, metrics: dict) -> list[str]:
