@@ -91,16 +91,13 @@ def data_config(name: str, folder: Path, split: dict | None = None) -> Path:
     return path
 
 
-def run_gold(runner: Runner, uri: str, folds: int) -> list[Path]:
-    configs = []
+def run_gold(runner: Runner, uri: str, folds: int) -> None:
     for fold in range(folds):
         config = data_config("gold", runner.work, {"folds": folds, "fold": fold, "train": 0.8, "validation": 0.2,
                                                    "test": 0.0})
         runner.taawun("data", "build", str(config.relative_to(ROOT)))
-        configs.append(config)
         for model in GOLD_MODELS:
             runner.train(model, config, uri, "report-gold", f"{model}/fold{fold}")
-    return configs
 
 
 def run_ant(runner: Runner, uri: str, epochs: float) -> Path:
