@@ -76,6 +76,23 @@ def test_tiny_tokenizer_covers_arabic(tiny, sample_dataset):
     assert tokenizer.unk_token not in tokenizer.tokenize("الارهاب والتعاون الامني")  # normalized text, as models see it
 
 
+def test_tiny_bert_is_the_same_when_built_twice(sample_dataset, tmp_path):
+    """Same texts and seed, same vocabulary and weights: before the fix the vocabulary changed with every build."""
+    import datasets
+    from safetensors.numpy import load_file
+
+    from train.experiment import TinyBertConfig
+    from train.finetune import build_tiny_bert
+
+    texts = list(datasets.load_from_disk(str(sample_dataset))["train"]["text"])
+    config = TinyBertConfig(vocab_size=1500, min_frequency=2, hidden_size=32, layers=1, heads=2, intermediate_size=64)
+    builds = [build_tiny_bert(texts, config, tmp_path / str(i), seed=5) for i in range(3)]
+    vocabularies = [(folder / "tokenizer.json").read_text(encoding="utf-8") for folder in builds]
+    assert vocabularies[0] == vocabularies[1] == vocabularies[2]
+    weights = [load_file(str(folder / "model.safetensors")) for folder in builds]
+    assert all(np.array_equal(weights[0][name], w[name]) for w in weights[1:] for name in weights[0])
+
+
 def test_predict_and_evaluate_with_the_transformer(tiny, sample_dataset, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": arabic_text(1)}, {"id": "b", "text": "خبر"}])
     result = run_cli("predict", tiny["model_dir"], "--input", source, "--output", tmp_path / "out.jsonl")

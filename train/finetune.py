@@ -33,14 +33,21 @@ def build_tiny_bert(texts: list[str], config: TinyBertConfig, folder: Path, seed
     """A small BERT with random weights and a WordPiece vocabulary trained on `texts`, saved to `folder`."""
     import torch
     from tokenizers import BertWordPieceTokenizer
+    from tokenizers.normalizers import BertNormalizer
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
     # No lowercasing or accent stripping: NFD-stripping would take hamza and madda off Arabic letters.
-    wordpiece = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=False, strip_accents=False,
-                                       lowercase=False)
+    options = {"clean_text": True, "handle_chinese_chars": False, "strip_accents": False, "lowercase": False}
+    wordpiece = BertWordPieceTokenizer(**options)
+    # The trainer numbers the "##x" continuation pieces in hash-map order, which changes from one training to the
+    # next, and its merges break ties by those numbers: the same texts gave a different vocabulary, and so a different
+    # model, every time (huggingface/tokenizers#1794). Numbered up front, in sorted order, they make it reproducible.
+    normalizer = BertNormalizer(**options)
+    alphabet = sorted(set().union(*(normalizer.normalize_str(text) for text in texts)) - set(" \t\n\r"))
     wordpiece.train_from_iterator(texts, vocab_size=config.vocab_size, min_frequency=config.min_frequency,
-                                  special_tokens=SPECIAL_TOKENS, show_progress=False)
+                                  special_tokens=SPECIAL_TOKENS + [f"##{char}" for char in alphabet],
+                                  show_progress=False)
     tokenizer = BertTokenizerFast(vocab=wordpiece.get_vocab(), do_lower_case=False, strip_accents=False,
                                   tokenize_chinese_chars=False)
     tokenizer.save_pretrained(folder)
