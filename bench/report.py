@@ -338,8 +338,8 @@ def write_report(sections: list[str], record: dict, uri: str, runs: list[dict], 
         "",
         (f"Machine: {record['machine']}, {record['cores']} CPU cores, {record['threads']} torch threads, no GPU; load "
          f"average {record['loads'][0]:.1f} at the start and {record['loads'][1]:.1f} at the end. Times depend on the "
-         "machine; the metrics do not (same seeds), except the tiny BERT's, which vary slightly with CPU thread "
-         "scheduling."), "",
+         "machine; the metrics do not (same seeds and splits: two runs here give the same numbers), though the tiny "
+         "BERT's may differ slightly on another CPU or thread count (floating-point summation order)."), "",
         ("The *tiny BERT* (`configs/experiments/tiny_bert.yaml`) is a 2-layer BERT with random initial weights and a "
          "WordPiece vocabulary trained on each training split: it exercises the whole fine-tuning path offline on a "
          "CPU, and its scores say nothing about a pretrained AraBERT (`configs/experiments/arabert.yaml`, meant for a "
