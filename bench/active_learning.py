@@ -94,17 +94,12 @@ def initial_set(pool: Part, tasks, size: int, rng) -> list[int]:
 def fit_and_score(model_config, tasks, schema, pool: Part, labelled: list[int], test: Part, seed: int):
     """Train on the labelled rows; returns the model and the test macro-F1 per task."""
     from train.baseline import TfidfModel
-    from train.evaluate import summary_metrics
+    from train.evaluate import labelled_macro_f1
 
     model = TfidfModel(model_config, tasks)
     model.fit(pool.take(labelled).columns, seed)
     proba = predict(model, tasks, test)
-    scores = {}
-    for task in tasks:
-        y = np.asarray(test.columns[task.name])
-        keep = y >= 0
-        predicted = proba[task.name].argmax(axis=1)[keep]
-        scores[task.name] = summary_metrics(y[keep], predicted, np.union1d(y[keep], predicted))["macro_f1"]
+    scores = {task.name: labelled_macro_f1(test.columns[task.name], proba[task.name]) for task in tasks}
     return model, scores
 
 

@@ -38,9 +38,8 @@ def build(config_name: str, folder: Path):
 
 def ours(model_config, tasks, train, test, seed: int = 13) -> dict:
     """Fit and score taawun's TF-IDF model; times fit and prediction (cleaned text, as stored in the dataset)."""
-    from sklearn.metrics import f1_score
-
     from train.baseline import TfidfModel
+    from train.evaluate import labelled_macro_f1
 
     model = TfidfModel(model_config, tasks)
     started = time.perf_counter()
@@ -50,11 +49,7 @@ def ours(model_config, tasks, train, test, seed: int = 13) -> dict:
     started = time.perf_counter()
     proba = model.predict_proba(list(test["title"]), list(test["text"]), targets)
     predict_seconds = time.perf_counter() - started
-    scores = {}
-    for task in tasks:
-        y = np.asarray(test[task.name])
-        keep = y >= 0
-        scores[task.name] = f1_score(y[keep], proba[task.name].argmax(axis=1)[keep], average="macro")
+    scores = {task.name: labelled_macro_f1(test[task.name], proba[task.name]) for task in tasks}
     return {"f1": scores, "fit_s": fit_seconds, "per_s": len(test) / predict_seconds}
 
 

@@ -80,8 +80,7 @@ def loop_clock():
 
 def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = 13) -> dict:
     """Fine-tune one configuration (no validation passes, so only training is timed), then score on test."""
-    from sklearn.metrics import f1_score
-
+    from train.evaluate import labelled_macro_f1
     from train.transformer import FitContext, TransformerModel, encode
 
     model = TransformerModel(model_config, tasks)
@@ -99,11 +98,7 @@ def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = 13) 
     started = time.perf_counter()
     proba = model.predict_proba(list(test["title"]), list(test["text"]), {})
     predict_seconds = time.perf_counter() - started
-    scores = {}
-    for task in tasks:
-        y = np.asarray(test[task.name])
-        keep = y >= 0
-        scores[task.name] = f1_score(y[keep], proba[task.name].argmax(axis=1)[keep], average="macro")
+    scores = {task.name: labelled_macro_f1(test[task.name], proba[task.name]) for task in tasks}
     samples = len(windows) * model_config.epochs
     return {"name": name, "seconds": seconds, "fit_s": fit_seconds, "samples_s": samples / seconds,
             "tokens_s": tokens / seconds, "peak_mb": memory.peak_mb, "predict_s": predict_seconds, "f1": scores}

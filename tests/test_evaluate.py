@@ -411,3 +411,12 @@ def test_format_table_notes_a_predicted_label_without_gold_articles():
     table = format_table({"test": {"topic": m}})
     assert f"note: topic: predicted but in no gold label here: {TOPIC_LABELS[3]} (7x)" in table
     assert m["per_class"][TOPIC_LABELS[3]]["f1"] == 0.0 and m["per_class"][TOPIC_LABELS[3]]["support"] == 0
+
+
+def test_labelled_macro_f1_scores_only_rows_with_a_gold_label():
+    from train.evaluate import labelled_macro_f1
+
+    pred = make_topic()  # every 10th row has no gold label
+    y_true, y_pred = gold_arrays(pred)
+    assert labelled_macro_f1(pred.y_true, pred.proba) == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert len(y_true) < len(pred.y_true)

@@ -96,6 +96,13 @@ def gold_rows(pred: TaskPredictions) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return pred.y_true[rows], y_pred, proba, rows
 
 
+def labelled_macro_f1(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Macro-F1 of the argmax predictions on the rows with a gold label (`y_true >= 0`); for quick scoring loops."""
+    y_true = np.asarray(y_true)
+    keep = y_true >= 0
+    return float(f1_score(y_true[keep], np.asarray(proba)[keep].argmax(axis=1), average="macro", zero_division=0))
+
+
 def summary_metrics(y_true: np.ndarray, y_pred: np.ndarray, present: np.ndarray) -> dict[str, float | None]:
     """Accuracy, macro-F1 and weighted-F1 (over the present labels, zero_division=0); None on no rows."""
     if len(y_true) == 0:

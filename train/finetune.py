@@ -184,8 +184,9 @@ def _training_args(config: TransformerModelConfig, output_dir: Path, seed: int, 
 
 def _make_trainer(model: TransformerModel, args, train_set, validation, callbacks):
     """A Trainer whose evaluation is ours: article-level macro-F1 per task (chunks averaged), on validation."""
-    from sklearn.metrics import f1_score
     from transformers import Trainer
+
+    from train.evaluate import labelled_macro_f1
 
     labels = {task.name: np.asarray(validation[task.name]) for task in model.tasks} if len(validation) else {}
     targets = {model.target_field: list(validation[model.target_field])} if model.target_field else {}
@@ -196,10 +197,8 @@ def _make_trainer(model: TransformerModel, args, train_set, validation, callback
             proba = model.predict_proba(list(validation["title"]), list(validation["text"]), targets)
             metrics = {}
             for task in model.tasks:
-                y = labels[task.name]
-                keep = y >= 0
-                metrics[f"{metric_key_prefix}_{task.name}_macro_f1"] = float(
-                    f1_score(y[keep], proba[task.name].argmax(axis=1)[keep], average="macro"))
+                metrics[f"{metric_key_prefix}_{task.name}_macro_f1"] = labelled_macro_f1(labels[task.name],
+                                                                                         proba[task.name])
             metrics[f"{metric_key_prefix}_macro_f1"] = float(np.mean(list(metrics.values())))
             metrics["epoch"] = self.state.epoch
             self.log(metrics)
