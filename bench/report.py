@@ -111,19 +111,24 @@ def run_ant(runner: Runner, uri: str, epochs: float) -> Path:
 
 # -- reading back from MLflow ---------------------------------------------------------------------------------------
 def runs_of(uri: str, experiment: str) -> list[dict]:
-    """The finished runs of an experiment: name, metrics, tags and the test metrics.json artifact."""
+    """The finished runs of an experiment: name, metrics, params, tags and the evaluation/metrics.json artifact."""
     import mlflow
+
+    from train.explore import download_artifact, search_all_runs
 
     client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
     runs = []
-    for run in client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'", max_results=1000):
+    for run in search_all_runs(client, [found.experiment_id]):
+        if run.info.status != "FINISHED":
+            continue
         with tempfile.TemporaryDirectory() as tmp:
-            path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="evaluation/metrics.json",
-                                                       dst_path=tmp, tracking_uri=uri)
-            evaluation = json.loads(Path(path).read_text(encoding="utf-8"))
+            path = download_artifact(uri, run.info.run_id, "evaluation/metrics.json", tmp)
+            if path is None:
+                sys.exit(f"run {run.info.run_name} ({run.info.run_id}) in {uri} has no evaluation/metrics.json")
+            evaluation = json.loads(path.read_text(encoding="utf-8"))
         runs.append({"id": run.info.run_id, "name": run.info.run_name, "metrics": run.data.metrics,
                      "params": run.data.params, "tags": run.data.tags, "evaluation": evaluation, "client": client})
     return runs
@@ -317,14 +322,6 @@ def ant_section(runs: list[dict], dataset_report: dict, figures: Path) -> list[s
     return lines
 
 
-def git_state() -> tuple[str, bool]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-
-    commit, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
-    return commit or "unknown", bool(dirty)
-
-
 def write_report(sections: list[str], record: dict, uri: str, runs: list[dict], figures: Path) -> None:
     """docs/results.md and docs/results/, replaced together only once everything is written."""
     commit = record["commit"]
@@ -369,7 +366,10 @@ def run_all(args, work: Path, uri: str) -> dict:
     import torch
 
     started = time.time()
-    commit, dirty = git_state()  # before anything runs: the code the runs used
+    from train.tracking import git_commit
+
+    tags = git_commit()  # before anything runs: the code the runs used
+    commit, dirty = tags.get("mlflow.source.git.commit", "unknown"), tags.get("taawun.git_dirty") == "true"
     loads = [os.getloadavg()[0]]
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
