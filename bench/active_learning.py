@@ -1,4 +1,4 @@
-"""Benchmark: uncertainty sampling (train.annotate) against random sampling, as learning curves on the real data.
+"""Benchmark: uncertainty sampling (train.workflows.suggest) against random sampling, as learning curves on the real data.
 
 From a small seeded labelled set, each round adds `--batch` articles of the pool, picked by the strategy (both skip
 near-duplicates of articles picked in the same round, as `taawun`'s suggestions do), retrains the TF-IDF baseline
@@ -55,8 +55,8 @@ class Part:
 
 def build_parts(name: str, folder: Path, args) -> tuple[Part, Part, object]:
     """The pool and the fixed test part, cleaned and de-duplicated by `taawun data build`; and the schema."""
-    from train.build import build_dataset, open_dataset
-    from train.data_config import SplitConfig, load_data_config
+    from train.data.build import build_dataset, open_dataset
+    from train.data.config import SplitConfig, load_data_config
 
     config, schema = load_data_config(ROOT / "configs" / "data" / f"{name}.yaml")
     update = {"output": folder / name}
@@ -93,8 +93,8 @@ def initial_set(pool: Part, tasks, size: int, rng) -> list[int]:
 
 def fit_and_score(model_config, tasks, schema, pool: Part, labelled: list[int], test: Part, seed: int):
     """Train on the labelled rows; returns the model and the test macro-F1 per task."""
-    from train.baseline import TfidfModel
-    from train.evaluate import labelled_macro_f1
+    from train.models.tfidf.model import TfidfModel
+    from train.evaluation.metrics import labelled_macro_f1
 
     model = TfidfModel(model_config, tasks)
     model.fit(pool.take(labelled).columns, seed)
@@ -110,7 +110,7 @@ def predict(model, tasks, part: Part) -> dict[str, np.ndarray]:
 
 def learning_curve(strategy: str, seed: int, setup: dict, args) -> list[tuple[int, dict[str, float]]]:
     """(labels, macro-F1 per task) after each round, for one strategy and seed."""
-    from train.annotate import select, uncertainty
+    from train.workflows.suggest import select, uncertainty
 
     pool, tasks, schema = setup["pool"], setup["tasks"], setup["schema"]
     labelled = initial_set(pool, tasks, args.start, np.random.default_rng(seed))
@@ -203,8 +203,8 @@ def main() -> None:
 
 def run(args) -> None:
     """Build the data, run every strategy and seed, print the tables."""
-    from train.annotate import near_duplicate_clusters
-    from train.experiment import load_experiment
+    from train.workflows.suggest import near_duplicate_clusters
+    from train.config.experiment import load_experiment
 
     started = time.perf_counter()
     model_config = load_experiment(ROOT / "configs" / "experiments" / "tfidf.yaml").model

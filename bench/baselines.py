@@ -27,8 +27,8 @@ SHARED = ROOT.parent / "shared" / "data"
 
 def build(config_name: str, folder: Path):
     """Build configs/data/NAME.yaml into `folder`; returns the DatasetDict and its schema."""
-    from train.build import build_dataset, open_dataset
-    from train.data_config import load_data_config
+    from train.data.build import build_dataset, open_dataset
+    from train.data.config import load_data_config
 
     config, schema = load_data_config(ROOT / "configs" / "data" / f"{config_name}.yaml")
     build_dataset(config.model_copy(update={"output": folder}), schema)
@@ -38,8 +38,8 @@ def build(config_name: str, folder: Path):
 
 def ours(model_config, tasks, train, test, seed: int = 13) -> dict:
     """Fit and score taawun's TF-IDF model; times fit and prediction (cleaned text, as stored in the dataset)."""
-    from train.baseline import TfidfModel
-    from train.evaluate import labelled_macro_f1
+    from train.models.tfidf.model import TfidfModel
+    from train.evaluation.metrics import labelled_macro_f1
 
     model = TfidfModel(model_config, tasks)
     started = time.perf_counter()
@@ -119,7 +119,7 @@ def main() -> None:
     if not SHARED.exists():
         sys.exit(f"skipped: {SHARED} is absent (this benchmark needs the project's shared real data)")
     os.chdir(ROOT)
-    from train.experiment import load_experiment
+    from train.config.experiment import load_experiment
 
     overrides = {"model": {"classifier": args.classifier}} if args.classifier else {}
     model_config = load_experiment(ROOT / "configs" / "experiments" / "tfidf.yaml", overrides).model

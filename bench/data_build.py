@@ -29,8 +29,8 @@ def main() -> None:
         sys.exit(f"skipped: {shared} is absent (this benchmark needs the project's shared real data)")
 
     started = time.perf_counter()
-    from train.build import build_dataset
-    from train.data_config import load_data_config
+    from train.data.build import build_dataset
+    from train.data.config import load_data_config
 
     os.chdir(ROOT)  # the config's paths are relative to the project root
     config, schema = load_data_config(args.config)

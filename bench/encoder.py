@@ -25,7 +25,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def model_configs(cache: Path) -> dict:
-    from train.experiment import load_experiment
+    from train.config.experiment import load_experiment
 
     experiments = ROOT / "configs" / "experiments"
     encoder = {"model": {"cache_dir": str(cache)}}
@@ -37,8 +37,8 @@ def model_configs(cache: Path) -> dict:
 def fit_and_score(config, tasks, train, test) -> dict:
     from sklearn.metrics import f1_score
 
-    from train.baseline import TfidfModel
-    from train.encoder import EncoderModel
+    from train.models.tfidf.model import TfidfModel
+    from train.models.sentence_encoder.model import EncoderModel
 
     model = (TfidfModel if config.kind == "tfidf" else EncoderModel)(config, tasks)
     started = time.perf_counter()
@@ -60,8 +60,8 @@ def speed(count: int) -> list[str]:
     import gzip
     import json
 
-    from train.encoder import split_sentences
-    from train.use_encoder import UseEncoder, reference_encode
+    from train.models.sentence_encoder.model import split_sentences
+    from train.models.sentence_encoder.use import UseEncoder, reference_encode
 
     with gzip.open(SHARED / "gold" / "articles.jsonl.gz", "rt", encoding="utf-8") as lines:
         sentences = [s for line in lines for s in split_sentences(json.loads(line)["text"], 64)][:500]
@@ -84,8 +84,8 @@ def gold_cv(configs: dict, folder: Path, folds: int = 5) -> list[str]:
     import datasets
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from train.build import build_dataset, open_dataset
-    from train.data_config import load_data_config
+    from train.data.build import build_dataset, open_dataset
+    from train.data.config import load_data_config
 
     config, schema = load_data_config(ROOT / "configs" / "data" / "gold.yaml")
     build_dataset(config.model_copy(update={"output": folder / "gold"}), schema)
@@ -108,8 +108,8 @@ def gold_cv(configs: dict, folder: Path, folds: int = 5) -> list[str]:
 
 
 def ant_holdout(configs: dict, folder: Path) -> list[str]:
-    from train.build import build_dataset, open_dataset
-    from train.data_config import load_data_config
+    from train.data.build import build_dataset, open_dataset
+    from train.data.config import load_data_config
 
     config, schema = load_data_config(ROOT / "configs" / "data" / "ant.yaml")
     build_dataset(config.model_copy(update={"output": folder / "ant"}), schema)

@@ -55,8 +55,8 @@ class PeakMemory:
 
 
 def load(data: str, folder: Path):
-    from train.build import build_dataset, open_dataset
-    from train.data_config import load_data_config
+    from train.data.build import build_dataset, open_dataset
+    from train.data.config import load_data_config
 
     config, schema = load_data_config(ROOT / "configs" / "data" / f"{data}.yaml")
     build_dataset(config.model_copy(update={"output": folder}), schema)
@@ -80,8 +80,8 @@ def loop_clock():
 
 def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = 13) -> dict:
     """Fine-tune one configuration (no validation passes, so only training is timed), then score on test."""
-    from train.evaluate import labelled_macro_f1
-    from train.transformer import FitContext, TransformerModel, encode
+    from train.evaluation.metrics import labelled_macro_f1
+    from train.models.transformer.model import FitContext, TransformerModel, encode
 
     model = TransformerModel(model_config, tasks)
     empty = dataset["validation"].select([])
@@ -107,7 +107,7 @@ def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = 13) 
 def tiny_config(epochs: float, **changes):
     import yaml
 
-    from train.experiment import TransformerModelConfig
+    from train.config.experiment import TransformerModelConfig
 
     model = yaml.safe_load((ROOT / "configs" / "experiments" / "tiny_bert.yaml").read_text(encoding="utf-8"))["model"]
     model.update({"epochs": epochs, "early_stopping_patience": None, **changes})
@@ -151,7 +151,7 @@ def base_speed(dataset, steps: int) -> dict:
     import torch
     from transformers import BertConfig, BertModel
 
-    from train.transformer import Collator, build_network
+    from train.models.transformer.model import Collator, build_network
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     encoder = BertModel(BertConfig(vocab_size=64000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -199,7 +199,7 @@ def main() -> None:
     if not SHARED.exists():
         sys.exit(f"skipped: {SHARED} is absent (this benchmark needs the project's shared real data)")
     os.chdir(ROOT)
-    from train.transformer import quiet_transformers
+    from train.models.transformer.model import quiet_transformers
 
     quiet_transformers()  # the Trainer still prints its logs; the tables come last
     with tempfile.TemporaryDirectory() as tmp:

@@ -136,7 +136,7 @@ def runs_of(uri: str, experiment: str) -> list[dict]:
 
 def pooled(matrices: list[list[list[int]]], labels: list[str], positive: str | None) -> dict:
     """Metrics of summed confusion matrices: macro-F1 (over present labels) with a percentile bootstrap interval."""
-    from train.evaluate import bootstrap_macro_f1, per_class_metrics, summary_metrics
+    from train.evaluation.metrics import bootstrap_macro_f1, per_class_metrics, summary_metrics
 
     counts = np.sum(np.asarray(matrices, dtype=np.int64), axis=0)
     k = len(labels)
@@ -159,7 +159,7 @@ def task_labels(evaluation: dict, task: str) -> tuple[list[str], str | None]:
 
 # -- figures ----------------------------------------------------------------------------------------------------------
 def confusion_figure(matrix, labels: list[str], title: str, path: Path) -> str:
-    from train.evaluate import plot_confusion_matrix
+    from train.evaluation.metrics import plot_confusion_matrix
 
     plot_confusion_matrix(matrix, labels, title, path)
     return f"{FIGURES}/{path.name}"
@@ -169,7 +169,7 @@ def learning_curves(runs: list[dict], title: str, path: Path) -> str | None:
     """Training loss and validation macro-F1 (mean over tasks) per epoch, one line per run, from metric histories."""
     from matplotlib.figure import Figure
 
-    from train.evaluate import save_figure
+    from train.evaluation.metrics import save_figure
 
     fig = Figure(figsize=(11, 4), layout="constrained")
     loss_ax, f1_ax = fig.subplots(1, 2)
@@ -366,7 +366,7 @@ def run_all(args, work: Path, uri: str) -> dict:
     import torch
 
     started = time.time()
-    from train.tracking import git_commit
+    from train.tracking.store import git_commit
 
     tags = git_commit()  # before anything runs: the code the runs used
     commit, dirty = tags.get("mlflow.source.git.commit", "unknown"), tags.get("taawun.git_dirty") == "true"

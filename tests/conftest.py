@@ -112,7 +112,7 @@ def sample_dataset(tmp_path_factory) -> Path:
 
 def experiment_file(folder: Path, data: Path, **overrides) -> Path:
     """An experiment config extending the project's base, pointed at `data`, writing runs and the store under `folder`."""
-    from train.experiment import deep_merge
+    from train.config.experiment import deep_merge
 
     config = deep_merge({"extends": str(ROOT / "configs" / "experiments" / "base.yaml"), "data": str(data),
                          "output_dir": str(folder / "runs"),

@@ -1,4 +1,4 @@
-"""Tests for train.annotate: uncertainty sampling with diversity into Label Studio, and the whole labeling loop."""
+"""Tests for train.workflows.suggest: uncertainty sampling with diversity into Label Studio, and the whole labeling loop."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, experiment_file, run_cli, write_config, write_jsonl
-from train.annotate import suggest
+from train.workflows.suggest import suggest
 from train.errors import TaawunError
-from train.model_io import load_predictor
+from train.models.predictor import load_predictor
 from train.schema import labelstudio_config
 
 SAMPLE = ROOT / "data" / "sample" / "articles.jsonl"
@@ -159,7 +159,7 @@ def test_fewer_distinct_articles_than_asked(tmp_path, trained):
 
 
 def test_dependent_task_weighs_by_the_chance_it_applies_and_is_not_preannotated_when_hidden():
-    from train.annotate import Pool, labelstudio_tasks, uncertainty
+    from train.workflows.suggest import Pool, labelstudio_tasks, uncertainty
     from train.schema import Schema
 
     schema = Schema.model_validate({"name": "s", "tasks": [

@@ -11,7 +11,7 @@ import pytest
 from conftest import arabic_text, run_cli, write_config, write_jsonl
 from sklearn.metrics import cohen_kappa_score
 
-from train.agreement import cohen_kappa, krippendorff_alpha
+from train.data.agreement import cohen_kappa, krippendorff_alpha
 
 TOPIC_ONLY = "name: topics\ntasks:\n  - name: topic\n    labels: [politics, security, sports]\n    aliases: {sport: sports}\n"
 

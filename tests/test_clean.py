@@ -1,4 +1,4 @@
-"""Tests for train.clean: cleaning scraped article text and normalizing Arabic."""
+"""Tests for train.text.clean: cleaning scraped article text and normalizing Arabic."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from train.clean import (
+from train.text.clean import (
     BUILTIN_BOILERPLATE,
     REMOVAL_KINDS,
     CleaningOptions,

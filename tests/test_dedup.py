@@ -1,4 +1,4 @@
-"""Tests for train.dedup: exact groups, MinHash LSH near-duplicate clusters, and the ANT corpus."""
+"""Tests for train.text.dedup: exact groups, MinHash LSH near-duplicate clusters, and the ANT corpus."""
 
 import gzip
 import json
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from train.dedup import (
+from train.text.dedup import (
     DedupOptions,
     DuplicateClusters,
     bucket_pairs,

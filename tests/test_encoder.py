@@ -17,7 +17,7 @@ from conftest import (
     run_cli,
 )
 
-from train.encoder import EmbeddingCache, split_sentences
+from train.models.sentence_encoder.model import EmbeddingCache, split_sentences
 
 ENCODER = yaml.safe_load((ROOT / "configs" / "experiments" / "encoder.yaml").read_text(encoding="utf-8"))["model"]
 
@@ -66,7 +66,7 @@ def test_encoder_model_round_trip_through_mlflow(encoder_run):
 def test_cache_is_reused_and_keyed_by_encoder_version(encoder_run, sample_dataset, cache_dir):
     import datasets
 
-    from train.model_io import load_predictor
+    from train.models.predictor import load_predictor
 
     predictor = load_predictor(encoder_run["model_dir"])
     predictor.model.config = predictor.model.config.model_copy(update={"cache_dir": cache_dir})
@@ -102,7 +102,7 @@ def test_model_refuses_another_encoder(encoder_run, tmp_path):
     import shutil
 
     from train.errors import TaawunError
-    from train.model_io import load_predictor
+    from train.models.predictor import load_predictor
 
     copy = tmp_path / "model"
     shutil.copytree(encoder_run["model_dir"], copy)
@@ -127,7 +127,7 @@ def test_pair_task_embeds_the_target(tmp_path, cache_dir):
     result = run_cli("train", experiment_file(tmp_path, data, model={**ENCODER, "cache_dir": str(cache_dir)},
                                               evaluation={"group_field": None, "bootstrap": 0}))
     assert result.exit_code == 0, result.output
-    from train.model_io import load_predictor
+    from train.models.predictor import load_predictor
 
     predictor = load_predictor(tmp_path / "runs" / "tests" / _run_id(result.output) / "model")
     same = predictor.predict_raw([""], [rows[0]["text"]], {"claim": [rows[0]["claim"]]})["stance"]
@@ -139,8 +139,8 @@ def test_a_hub_or_local_transformer_as_encoder(tmp_path, sample_dataset):
     """`encoder:` naming a local transformer folder: mean-pooled, cached under its own key."""
     import datasets
 
-    from train.experiment import TinyBertConfig
-    from train.finetune import build_tiny_bert
+    from train.config.experiment import TinyBertConfig
+    from train.models.transformer.finetune import build_tiny_bert
 
     train = datasets.load_from_disk(str(sample_dataset))["train"]
     folder = build_tiny_bert(list(train["text"]), TinyBertConfig(hidden_size=32, intermediate_size=64), tmp_path / "bert", 0)

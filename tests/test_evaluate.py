@@ -21,7 +21,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from train.evaluate import (
+from train.evaluation.metrics import (
     BLOCK,
     TaskPredictions,
     compute_metrics,
@@ -414,7 +414,7 @@ def test_format_table_notes_a_predicted_label_without_gold_articles():
 
 
 def test_labelled_macro_f1_scores_only_rows_with_a_gold_label():
-    from train.evaluate import labelled_macro_f1
+    from train.evaluation.metrics import labelled_macro_f1
 
     pred = make_topic()  # every 10th row has no gold label
     y_true, y_pred = gold_arrays(pred)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from train.features import TfidfFeatures, TfidfOptions
+from train.features.tfidf import TfidfFeatures, TfidfOptions
 
 DOCS = [arabic_text(i, words=30) + f" رقم{i % 5}، وزارة" for i in range(60)]
 

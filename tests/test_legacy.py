@@ -15,7 +15,7 @@ LEGACY = Path(__file__).parent / "fixtures" / "legacy"
 
 @pytest.mark.parametrize("kind", ["tfidf", "encoder", "transformer"])
 def test_old_model_folder_predicts_as_before(kind):
-    from train.model_io import load_predictor
+    from train.models.predictor import load_predictor
 
     expected = json.loads((LEGACY / "expected.json").read_text(encoding="utf-8"))
     articles = expected["articles"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.evaluate import TaskPredictions, compute_metrics
+from train.evaluation.metrics import TaskPredictions, compute_metrics
 
 
 def _report_module():

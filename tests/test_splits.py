@@ -10,7 +10,7 @@ from conftest import arabic_text, labelled_articles, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from train.splits import assign_splits
+from train.data.splits import assign_splits
 
 
 @settings(max_examples=200, deadline=None)

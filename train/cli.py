@@ -68,9 +68,9 @@ def data() -> None:
 @click.option("--report-only", is_flag=True, help="Check everything and list all problems; write nothing.")
 def data_build(config: Path, report_only: bool) -> None:
     """Build the dataset described by a data config (see configs/data/)."""
-    from train.build import build_dataset
-    from train.data_config import load_data_config
-    from train.report import render_markdown
+    from train.data.build import build_dataset
+    from train.data.config import load_data_config
+    from train.data.report import render_markdown
 
     data_config, labeling_schema = load_data_config(config)
     result = build_dataset(data_config, labeling_schema, report_only=report_only)
@@ -91,7 +91,7 @@ def data_report(folder: Path, as_json: bool) -> None:
     """Print the report of a built dataset."""
     import json
 
-    from train.report import load_report, render_markdown
+    from train.data.report import load_report, render_markdown
 
     report = load_report(folder)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else render_markdown(report))
@@ -105,8 +105,8 @@ def data_report(folder: Path, as_json: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted transformer run from its last checkpoint.")
 def train_command(config: Path, register: str | None, overrides: tuple[str, ...], resume: bool) -> None:
     """Train a model from an experiment config (see configs/experiments/), evaluate it and log it to MLflow."""
-    from train.experiment import deep_merge, resolve_experiment, validate_experiment
-    from train.trainer import train
+    from train.config.experiment import deep_merge, resolve_experiment, validate_experiment
+    from train.workflows.train import train
 
     resolved = deep_merge(resolve_experiment(config), _parse_overrides(overrides))
     experiment = validate_experiment(resolved, str(config))
@@ -122,7 +122,7 @@ def train_command(config: Path, register: str | None, overrides: tuple[str, ...]
 def _parse_overrides(pairs: tuple[str, ...]) -> dict:
     import yaml
 
-    from train.experiment import deep_merge
+    from train.config.experiment import deep_merge
 
     merged: dict = {}
     for pair in pairs:
@@ -140,7 +140,7 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict:
 
 
 def _uri_option(uri: str) -> str:
-    from train.tracking import DEFAULT_URI
+    from train.tracking.store import DEFAULT_URI
 
     return "" if uri == DEFAULT_URI else f" --tracking-uri {uri}"
 
@@ -164,9 +164,9 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
     """Evaluate MODEL (a model folder or an MLflow URI such as runs:/ID/model) on held-out articles."""
     import json
 
-    from train.experiment import EvaluationConfig
-    from train.runs import describe, evaluate_model
-    from train.scoring import parse_fields
+    from train.config.experiment import EvaluationConfig
+    from train.tracking.runs import describe, evaluate_model
+    from train.evaluation.scoring import parse_fields
 
     results, run_id = evaluate_model(model, source, split, parse_fields(fields), EvaluationConfig(), uri,
                                      log=not no_log)
@@ -184,9 +184,9 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
 def predict_command(model: str, source: Path, output: Path, fields: tuple[str, ...], batch_size: int) -> None:
     """Predict every task for the raw articles in a JSONL/CSV/Parquet file."""
-    from train.model_io import load_predictor
-    from train.predict import predict_file
-    from train.scoring import parse_fields
+    from train.models.predictor import load_predictor
+    from train.workflows.predict import predict_file
+    from train.evaluation.scoring import parse_fields
 
     summary = predict_file(load_predictor(model), source, output, parse_fields(fields), batch_size)
     for problem in summary.malformed:
@@ -202,8 +202,8 @@ def predict_command(model: str, source: Path, output: Path, fields: tuple[str, .
 @TRACKING_OPTION
 def runs_command(experiment: str | None, compare: tuple[str, str] | None, limit: int, uri: str | None) -> None:
     """List the runs in the tracking store (experiment, model, task, test macro-F1), or compare two."""
-    from train.runs import compare_runs, run_table
-    from train.tracking import tracking_uri
+    from train.tracking.runs import compare_runs, run_table
+    from train.tracking.store import tracking_uri
 
     uri = tracking_uri(uri)
     click.echo(compare_runs(uri, *compare) if compare else run_table(uri, experiment, limit))
@@ -214,8 +214,8 @@ def runs_command(experiment: str | None, compare: tuple[str, str] | None, limit:
 @TRACKING_OPTION
 def ui_command(port: int | None, uri: str | None) -> None:
     """Open the MLflow UI on the project's tracking store (the URL is printed)."""
-    from train.runs import serve_ui
-    from train.tracking import tracking_uri
+    from train.tracking.runs import serve_ui
+    from train.tracking.store import tracking_uri
 
     serve_ui(tracking_uri(uri), port)
 
@@ -239,8 +239,8 @@ def annotate() -> None:
 def annotate_suggest(model: str, source: Path, count: int, output: Path, strategy: str, tasks: tuple[str, ...],
                      fields: tuple[str, ...], seed: int) -> None:
     """Pick the N articles MODEL is least sure of (no two near-duplicates), pre-annotated, for Label Studio."""
-    from train.annotate import suggest
-    from train.scoring import parse_fields
+    from train.workflows.suggest import suggest
+    from train.evaluation.scoring import parse_fields
 
     result = suggest(model, source, count, output, strategy=strategy, fields=parse_fields(fields), seed=seed,
                      tasks=list(tasks) or None)
@@ -260,7 +260,7 @@ CACHE_OPTION = click.option("--dir", "folder", type=click.Path(file_okay=False, 
 @CACHE_OPTION
 def cache_info_command(folder: Path | None) -> None:
     """Where the cache is, and how many sentences each encoder has cached."""
-    from train.encoder import cache_info, default_cache_dir
+    from train.models.sentence_encoder.model import cache_info, default_cache_dir
 
     folder = folder or default_cache_dir()
     rows = cache_info(folder) if folder.is_dir() else []
@@ -278,7 +278,7 @@ def cache_clear_command(folder: Path | None, encoder: str | None) -> None:
     """Delete cached embeddings (they are recomputed when needed)."""
     import shutil
 
-    from train.encoder import default_cache_dir
+    from train.models.sentence_encoder.model import default_cache_dir
 
     folder = folder or default_cache_dir()
     target = folder / encoder if encoder else folder

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from train.errors import TaawunError
-from train.report import load_report  # noqa: F401  (re-exported: a notebook needs only this module)
-from train.tracking import (
+from train.data.report import load_report  # noqa: F401  (re-exported: a notebook needs only this module)
+from train.tracking.store import (
     check_store,  # importing it also turns off MLflow's download progress bars
 )
 
@@ -393,7 +393,7 @@ def download_artifact(tracking_uri: str, run_id: str, artifact: str, folder: str
 
 def draw_confusion(ax: Axes, table: pd.DataFrame | None, title: str) -> None:
     """One confusion matrix on `ax`: cells coloured by share of the gold row, with the counts written in."""
-    from train.evaluate import annotate_cells
+    from train.evaluation.metrics import annotate_cells
 
     ax.set_title(title)
     if table is None:

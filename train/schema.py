@@ -9,7 +9,7 @@ from xml.sax.saxutils import quoteattr
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from train.config_io import load_config
+from train.config.loading import load_config
 
 # Columns the dataset builder writes itself; a task or target field may not take these names.
 RESERVED_COLUMNS = frozenset({"id", "title", "text", "raw_title", "raw_text", "date", "source", "cluster", "origin"})

@@ -16,8 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from train.errors import TaawunError
-from train.experiment import TfidfModelConfig
-from train.features import TfidfFeatures
+from train.config.experiment import TfidfModelConfig
+from train.features.tfidf import TfidfFeatures
 from train.schema import Task
 
 # skops refuses to load types it does not know; these are the ones our classifiers are made of.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from train.data_config import SourceConfig
+from train.data.config import SourceConfig
 from train.errors import TaawunError
 
 

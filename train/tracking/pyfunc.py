@@ -17,7 +17,7 @@ class TaawunModel(PythonModel):
 
     def load_context(self, context) -> None:
         """Load the model folder logged as the `model` artifact."""
-        from train.model_io import load_predictor
+        from train.models.predictor import load_predictor
 
         self.predictor = load_predictor(Path(context.artifacts["model"]))
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from train.errors import TaawunError
-from train.model_io import Predictor, label_columns
-from train.readers import Row, as_text, detect_format, iter_rows, sniff_encoding
-from train.scoring import predict_columns
+from train.models.predictor import Predictor, label_columns
+from train.data.readers import Row, as_text, detect_format, iter_rows, sniff_encoding
+from train.evaluation.scoring import predict_columns
 
 
 @dataclass

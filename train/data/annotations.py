@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from train.agreement import agreement_for_task
-from train.data_config import AnnotationConfig
+from train.data.agreement import agreement_for_task
+from train.data.config import AnnotationConfig
 from train.errors import TaawunError
-from train.readers import Article, Problem, as_text, decode, read_bytes, read_rows
+from train.data.readers import Article, Problem, as_text, decode, read_bytes, read_rows
 from train.schema import Schema
 
 ADJUDICATION = "adjudication"

@@ -103,7 +103,7 @@ def log_dataset(folder: Path, fingerprint: str, name: str, context: str = "train
 
 def git_commit() -> dict[str, str]:
     """The project's git commit (and whether the tree had changes), as MLflow tags; empty outside a git checkout."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True,
                                 timeout=10).stdout.strip()
@@ -120,7 +120,7 @@ def log_model(model_folder: Path, input_example, output_example, register: str |
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
 
-    code = Path(__file__).with_name("mlflow_model.py")
+    code = Path(__file__).with_name("pyfunc.py")
     # The title is optional: a model predicts from the text alone.
     inputs = Schema([ColSpec("string", name, required=name != "title") for name in input_example.columns])
     signature = ModelSignature(inputs=inputs, outputs=infer_signature(input_example, output_example).outputs)
@@ -131,7 +131,7 @@ def log_model(model_folder: Path, input_example, output_example, register: str |
         signature=signature,
         input_example=input_example,
         pip_requirements=_requirements(kind),
-        code_paths=[str(Path(__file__).resolve().parent)],  # the `train` package: the model loads without taawun
+        code_paths=[str(Path(__file__).resolve().parents[1])],  # the `train` package: the model loads without taawun
         registered_model_name=register,
     )
     return info.model_uri

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from train.errors import TaawunError
-from train.experiment import TransformerModelConfig
+from train.config.experiment import TransformerModelConfig
 from train.schema import Task
 
 HEADS_FILE = "heads.safetensors"
@@ -219,7 +219,7 @@ class TransformerModel:
 
     def fit(self, split, seed: int, validation, context: FitContext) -> None:
         """Fine-tune on the train split; early stopping and the best checkpoint use the validation macro-F1."""
-        from train.finetune import fit_transformer
+        from train.models.transformer.finetune import fit_transformer
 
         fit_transformer(self, split, seed, validation, context)
 

@@ -13,7 +13,7 @@ ties": 1 - (p1 - p2)) is available too (`measure="margin"`). On the gold data, o
 was the higher at 9 of its 10 points after the start (bench/active_learning.py; the gaps are within a standard
 deviation), so `suggest` uses entropy.
 
-Diversity: articles whose cleaned texts are near-duplicates (MinHash LSH over word 3-shingles, `train.dedup`, estimated
+Diversity: articles whose cleaned texts are near-duplicates (MinHash LSH over word 3-shingles, `train.text.dedup`, estimated
 Jaccard >= `near_duplicate_threshold`; exact copies included) form one cluster, and at most one article per cluster is
 picked: the first one met in the strategy's order. Clusters are transitive, so an article linked to a picked one
 through a chain of near-duplicates is skipped too.
@@ -86,8 +86,8 @@ def suggest(model_ref: str, source: Path, n: int, output: Path, strategy: Strate
     Fewer than `n` articles come back when the pool holds fewer distinct ones.
     """
     _check_request(n, strategy, output, near_duplicate_threshold)
-    from train.model_io import load_predictor
-    from train.scoring import predict_columns
+    from train.models.predictor import load_predictor
+    from train.evaluation.scoring import predict_columns
 
     predictor = load_predictor(model_ref)
     scored = _scored_tasks(predictor.tasks, tasks)
@@ -133,7 +133,7 @@ def read_pool(source: Path, fields: dict[str, str], target_fields: Sequence[str]
     An id is needed to join the annotations back to the article. Unreadable records, records without text or id are
     skipped and listed in `malformed` with their line; a repeated id with the same article is read once.
     """
-    from train.readers import detect_format, read_rows
+    from train.data.readers import detect_format, read_rows
 
     if not source.is_file():
         raise TaawunError(f"{source}: no such file; give the pool of unlabeled articles (JSONL, CSV or Parquet)")
@@ -165,7 +165,7 @@ def _check_pool_columns(source: Path, rows, column: dict[str, str], fields: dict
 
 
 def _pool_records(source: Path, rows, column: dict[str, str]) -> Pool:
-    from train.readers import as_text
+    from train.data.readers import as_text
 
     pool = Pool({key: [] for key in column})
     seen: dict[str, tuple[int, tuple[str, str]]] = {}
@@ -235,7 +235,7 @@ def _applies_probability(task: Task, proba: dict[str, np.ndarray], schema: Schem
 
 def near_duplicate_clusters(texts: Sequence[str], threshold: float = NEAR_DUPLICATE_THRESHOLD) -> np.ndarray:
     """Each text's near-duplicate cluster (exact copies included), by MinHash LSH over word 3-shingles."""
-    from train.dedup import DedupOptions, find_duplicates
+    from train.text.dedup import DedupOptions, find_duplicates
 
     return find_duplicates(texts, DedupOptions(threshold=threshold)).cluster
 

@@ -1,7 +1,7 @@
 """Exact and near-duplicate clusters of article texts.
 
 Exact duplicates are texts with equal content. The texts are compared as given: cleaning and Arabic
-normalization happen upstream (`train.clean`), so "identical after normalization" means identical here.
+normalization happen upstream (`train.text.clean`), so "identical after normalization" means identical here.
 
 Near duplicates come from MinHash LSH over word shingles: each text's set of shingles is reduced to
 `num_perm` minimum hash values, the signatures are cut into bands, texts sharing a band's bucket become

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from train.errors import TaawunError
-from train.evaluate import TaskPredictions, compute_metrics
-from train.model_io import Predictor
-from train.readers import as_text, detect_format, read_rows
+from train.evaluation.metrics import TaskPredictions, compute_metrics
+from train.models.predictor import Predictor
+from train.data.readers import as_text, detect_format, read_rows
 
 PREDICT_BATCH = 2000
 

@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from train.config_io import read_yaml, validate_config
+from train.config.loading import read_yaml, validate_config
 from train.errors import TaawunError
-from train.features import TfidfOptions
+from train.features.tfidf import TfidfOptions
 
 
 class _Strict(BaseModel):

@@ -16,15 +16,15 @@ from typing import Any
 
 import yaml
 
-from train.build import open_dataset
+from train.data.build import open_dataset
 from train.errors import TaawunError
-from train.evaluate import flat_metrics, format_table, write_evaluation
-from train.experiment import ExperimentConfig, flatten
-from train.finetune import mlflow_callback
-from train.model_io import Predictor
+from train.evaluation.metrics import flat_metrics, format_table, write_evaluation
+from train.config.experiment import ExperimentConfig, flatten
+from train.models.transformer.finetune import mlflow_callback
+from train.models.predictor import Predictor
 from train.schema import Schema
-from train.scoring import dataset_columns, score
-from train.tracking import (
+from train.evaluation.scoring import dataset_columns, score
+from train.tracking.store import (
     check_store,
     git_commit,
     log_dataset,
@@ -33,7 +33,7 @@ from train.tracking import (
     tracking_uri,
     use_experiment,
 )
-from train.transformer import FitContext
+from train.models.transformer.model import FitContext
 
 
 @dataclass
@@ -143,17 +143,17 @@ def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any],
     """Fit the model on the train split (hyperparameter trials become MLflow child runs)."""
     started = time.perf_counter()
     if config.model.kind == "tfidf":
-        from train.baseline import TfidfModel
+        from train.models.tfidf.model import TfidfModel
 
         model = TfidfModel(config.model, tasks)
         model.fit(dataset["train"], config.seed, on_trial=_log_trial, validation=dataset["validation"])
     elif config.model.kind == "encoder":
-        from train.encoder import EncoderModel
+        from train.models.sentence_encoder.model import EncoderModel
 
         model = EncoderModel(config.model, tasks)
         model.fit(dataset["train"], config.seed)
     else:
-        from train.transformer import TransformerModel
+        from train.models.transformer.model import TransformerModel
 
         model = TransformerModel(config.model, tasks)
         model.fit(dataset["train"], config.seed, dataset["validation"], context)

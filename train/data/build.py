@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from train import __version__
-from train.annotations import Merged, inline_votes, merge_votes, read_annotations
-from train.clean import TextPipeline
-from train.data_config import DataConfig
-from train.dedup import find_duplicates
+from train.data.annotations import Merged, inline_votes, merge_votes, read_annotations
+from train.text.clean import TextPipeline
+from train.data.config import DataConfig
+from train.text.dedup import find_duplicates
 from train.errors import TaawunError
-from train.readers import Article, Problem, read_source
+from train.data.readers import Article, Problem, read_source
 from train.schema import Schema
-from train.splits import SPLITS, assign_splits
+from train.data.splits import SPLITS, assign_splits
 
 PREPROCESSING_FILE = "taawun.json"
 REPORT_FILE = "report.json"
@@ -477,7 +477,7 @@ def open_dataset(path: str | Path, build: bool = True) -> tuple[Any, Path, dict[
     """
     import datasets
 
-    from train.data_config import load_data_config
+    from train.data.config import load_data_config
 
     path = Path(path)
     if path.is_file():
@@ -516,7 +516,7 @@ def _write_atomically(output: Path, dataset, report, rejects, merged: Merged, sc
 
 
 def _write_side_files(folder: Path, report, rejects, merged: Merged, config: DataConfig, schema: Schema) -> None:
-    from train.report import render_markdown
+    from train.data.report import render_markdown
 
     (folder / PREPROCESSING_FILE).write_text(
         json.dumps(preprocessing_settings(config, schema), ensure_ascii=False, indent=2), encoding="utf-8")

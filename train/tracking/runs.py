@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from train.errors import TaawunError
-from train.evaluate import flat_metrics, write_evaluation
-from train.experiment import EvaluationConfig
-from train.tracking import check_store, tracking_uri, use_experiment
+from train.evaluation.metrics import flat_metrics, write_evaluation
+from train.config.experiment import EvaluationConfig
+from train.tracking.store import check_store, tracking_uri, use_experiment
 
 
 def run_table(uri: str, experiment: str | None = None, limit: int = 50) -> str:
@@ -78,9 +78,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def evaluate_model(model: str, source: Path, split: str, fields: dict[str, str], evaluation: EvaluationConfig,
                    uri: str | None, log: bool = True) -> tuple[dict[str, dict], str | None]:
     """Evaluate a model on a built dataset's split or a raw file; log an evaluation run linked to its training run."""
-    from train.build import open_dataset
-    from train.model_io import load_predictor
-    from train.scoring import dataset_columns, raw_file_columns, score
+    from train.data.build import open_dataset
+    from train.models.predictor import load_predictor
+    from train.evaluation.scoring import dataset_columns, raw_file_columns, score
 
     uri = tracking_uri(uri)
     if log:
@@ -137,7 +137,7 @@ def ui_command(uri: str, port: int) -> list[str]:
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
                "--port", str(port)]
     if uri.startswith("sqlite:///"):
-        from train.tracking import artifact_root
+        from train.tracking.store import artifact_root
 
         command += ["--default-artifact-root", artifact_root(uri)]
     return command
@@ -158,6 +158,6 @@ def serve_ui(uri: str, port: int | None) -> None:
 
 def describe(results: dict[str, Any]) -> str:
     """Evaluation results as the terminal table."""
-    from train.evaluate import format_table
+    from train.evaluation.metrics import format_table
 
     return "\n\n".join(f"[{split}]\n{format_table(results, split)}" for split in results)

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from train.errors import TaawunError
-from train.experiment import EncoderModelConfig
+from train.config.experiment import EncoderModelConfig
 from train.schema import Task
 
 SENTENCE_END = re.compile(r"[.!?؟؛\n]+")
@@ -44,7 +44,7 @@ class HubEncoder:
     """A Hugging Face / sentence-transformers encoder (name or local folder), mean-pooled and L2-normalized."""
 
     def __init__(self, name: str, max_length: int = 128):
-        from train.transformer import load_pretrained
+        from train.models.transformer.model import load_pretrained
 
         self.tokenizer, self.model = load_pretrained(name)
         self.model.eval()
@@ -72,7 +72,7 @@ class HubEncoder:
 
 def make_encoder(name: str):
     """The encoder called `name`: the bundled USE multilingual v3, or a hub / local transformer."""
-    from train.use_encoder import ENCODER_ID, UseEncoder
+    from train.models.sentence_encoder.use import ENCODER_ID, UseEncoder
 
     if name == ENCODER_ID:
         return UseEncoder()
@@ -190,7 +190,7 @@ class EncoderModel:
             vectors = np.hstack([vectors, target, vectors * target, vectors - target])
         blocks = [sp.csr_matrix(vectors)] if "encoder" in self.config.features else []
         if self.tfidf is not None:
-            from train.baseline import document
+            from train.models.tfidf.model import document
 
             if tfidf_rows is None:
                 docs = [document(t, x, self.config.tfidf.use_title) for t, x in zip(titles, texts, strict=True)]
@@ -200,8 +200,8 @@ class EncoderModel:
 
     def fit(self, split, seed: int, validation=None) -> None:
         """Embed the training articles (cached), fit TF-IDF if asked, then one head per task."""
-        from train.baseline import _require_two_classes, document
-        from train.features import TfidfFeatures
+        from train.models.tfidf.model import _require_two_classes, document
+        from train.features.tfidf import TfidfFeatures
 
         titles, texts = list(split["title"]), list(split["text"])
         vectors = self.article_vectors(titles, texts) if "encoder" in self.config.features else None
@@ -253,7 +253,7 @@ class EncoderModel:
         """Heads as skops files, TF-IDF as JSON/npz, the encoder's identity in encoder.json."""
         import json
 
-        from train.baseline import save_classifiers
+        from train.models.tfidf.model import save_classifiers
 
         if self.tfidf is not None:
             self.tfidf.save(folder)
@@ -265,8 +265,8 @@ class EncoderModel:
         """Load what `save` wrote; the current encoder must be the one the model was trained with."""
         import json
 
-        from train.baseline import load_classifiers
-        from train.features import TfidfFeatures
+        from train.models.tfidf.model import load_classifiers
+        from train.features.tfidf import TfidfFeatures
 
         model = cls(config, tasks)
         saved = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))

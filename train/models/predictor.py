@@ -23,7 +23,7 @@ class Predictor:
     """A trained model with its schema and preprocessing: raw articles in, labels and probabilities out."""
 
     def __init__(self, model, schema: Schema, tasks: list[Task], preprocessing: dict[str, Any], info: dict[str, Any]):
-        from train.clean import CleaningOptions, NormalizationOptions, TextPipeline
+        from train.text.clean import CleaningOptions, NormalizationOptions, TextPipeline
 
         self.model = model
         self.schema = schema
@@ -94,18 +94,18 @@ def load_predictor(reference: str | Path) -> Predictor:
     schema = Schema.model_validate(info["preprocessing"]["schema"])
     tasks = [schema.task(name) for name in info["tasks"]]
     if info["kind"] == "tfidf":
-        from train.baseline import TfidfModel
-        from train.experiment import TfidfModelConfig
+        from train.models.tfidf.model import TfidfModel
+        from train.config.experiment import TfidfModelConfig
 
         model = TfidfModel.load(folder, TfidfModelConfig(**info["model"]), tasks)
     elif info["kind"] == "encoder":
-        from train.encoder import EncoderModel
-        from train.experiment import EncoderModelConfig
+        from train.models.sentence_encoder.model import EncoderModel
+        from train.config.experiment import EncoderModelConfig
 
         model = EncoderModel.load(folder, EncoderModelConfig(**info["model"]), tasks)
     elif info["kind"] == "transformer":
-        from train.experiment import TransformerModelConfig
-        from train.transformer import TransformerModel
+        from train.config.experiment import TransformerModelConfig
+        from train.models.transformer.model import TransformerModel
 
         model = TransformerModel.load(folder, TransformerModelConfig(**info["model"]), tasks)
     else:
@@ -124,7 +124,7 @@ def resolve_model_folder(reference: str) -> Path:
                           "`taawun train` or an MLflow URI such as runs:/<run id>/model or models:/<name>/<version>")
     import mlflow
 
-    from train.tracking import tracking_uri
+    from train.tracking.store import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri(None))
     try:

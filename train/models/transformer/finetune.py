@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from train.errors import TaawunError
-from train.experiment import TinyBertConfig, TransformerModelConfig
-from train.transformer import (
+from train.config.experiment import TinyBertConfig, TransformerModelConfig
+from train.models.transformer.model import (
     Collator,
     FitContext,
     TransformerModel,
@@ -186,7 +186,7 @@ def _make_trainer(model: TransformerModel, args, train_set, validation, callback
     """A Trainer whose evaluation is ours: article-level macro-F1 per task (chunks averaged), on validation."""
     from transformers import Trainer
 
-    from train.evaluate import labelled_macro_f1
+    from train.evaluation.metrics import labelled_macro_f1
 
     labels = {task.name: np.asarray(validation[task.name]) for task in model.tasks} if len(validation) else {}
     targets = {model.target_field: list(validation[model.target_field])} if model.target_field else {}

@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from train.clean import CleaningOptions, NormalizationOptions
-from train.config_io import load_config
-from train.dedup import DedupOptions
+from train.text.clean import CleaningOptions, NormalizationOptions
+from train.config.loading import load_config
+from train.text.dedup import DedupOptions
 from train.errors import TaawunError
 from train.schema import Schema, load_schema
 

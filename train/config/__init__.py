@@ -1,0 +1,1 @@
+"""Config files: reading YAML into typed objects (`loading`), and the training experiment config (`experiment`)."""

@@ -1,0 +1,1 @@
+"""Evaluation for every model kind: metrics, plots, artifact files, terminal tables, scoring a split."""

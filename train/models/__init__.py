@@ -1,0 +1,1 @@
+"""Model kinds (one sub-package each), the contract they share, their registry, and the predictor."""

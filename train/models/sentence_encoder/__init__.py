@@ -1,0 +1,1 @@
+"""The `sentence_encoder` model kind: a frozen sentence encoder, pooled per article, with light heads."""

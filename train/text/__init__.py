@@ -1,0 +1,1 @@
+"""Text processing shared by every stage: cleaning and Arabic normalization, duplicate detection."""
