@@ -93,8 +93,8 @@ def initial_set(pool: Part, tasks, size: int, rng) -> list[int]:
 
 def fit_and_score(model_config, tasks, schema, pool: Part, labelled: list[int], test: Part, seed: int):
     """Train on the labelled rows; returns the model and the test macro-F1 per task."""
-    from train.models.tfidf.model import TfidfModel
     from train.evaluation.metrics import labelled_macro_f1
+    from train.models.tfidf.model import TfidfModel
 
     model = TfidfModel(model_config, tasks)
     model.fit(pool.take(labelled).columns, seed)
@@ -203,8 +203,8 @@ def main() -> None:
 
 def run(args) -> None:
     """Build the data, run every strategy and seed, print the tables."""
-    from train.workflows.suggest import near_duplicate_clusters
     from train.config.experiment import load_experiment
+    from train.workflows.suggest import near_duplicate_clusters
 
     started = time.perf_counter()
     model_config = load_experiment(ROOT / "configs" / "experiments" / "tfidf.yaml").model

@@ -38,8 +38,8 @@ def build(config_name: str, folder: Path):
 
 def ours(model_config, tasks, train, test, seed: int = 13) -> dict:
     """Fit and score taawun's TF-IDF model; times fit and prediction (cleaned text, as stored in the dataset)."""
-    from train.models.tfidf.model import TfidfModel
     from train.evaluation.metrics import labelled_macro_f1
+    from train.models.tfidf.model import TfidfModel
 
     model = TfidfModel(model_config, tasks)
     started = time.perf_counter()

@@ -37,8 +37,8 @@ def model_configs(cache: Path) -> dict:
 def fit_and_score(config, tasks, train, test) -> dict:
     from sklearn.metrics import f1_score
 
-    from train.models.tfidf.model import TfidfModel
     from train.models.sentence_encoder.model import EncoderModel
+    from train.models.tfidf.model import TfidfModel
 
     model = (TfidfModel if config.kind == "tfidf" else EncoderModel)(config, tasks)
     started = time.perf_counter()

@@ -114,14 +114,15 @@ def runs_of(uri: str, experiment: str) -> list[dict]:
     """The finished runs of an experiment: name, metrics, params, tags and the evaluation/metrics.json artifact."""
     import mlflow
 
-    from train.explore import download_artifact, search_all_runs
+    from train.tracking.explore import download_artifact
+    from train.tracking.runs import search_runs
 
     client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
     runs = []
-    for run in search_all_runs(client, [found.experiment_id]):
+    for run in search_runs(client, [found.experiment_id]):
         if run.info.status != "FINISHED":
             continue
         with tempfile.TemporaryDirectory() as tmp:
@@ -136,7 +137,11 @@ def runs_of(uri: str, experiment: str) -> list[dict]:
 
 def pooled(matrices: list[list[list[int]]], labels: list[str], positive: str | None) -> dict:
     """Metrics of summed confusion matrices: macro-F1 (over present labels) with a percentile bootstrap interval."""
-    from train.evaluation.metrics import bootstrap_macro_f1, per_class_metrics, summary_metrics
+    from train.evaluation.metrics import (
+        bootstrap_macro_f1,
+        per_class_metrics,
+        summary_metrics,
+    )
 
     counts = np.sum(np.asarray(matrices, dtype=np.int64), axis=0)
     k = len(labels)
@@ -159,7 +164,7 @@ def task_labels(evaluation: dict, task: str) -> tuple[list[str], str | None]:
 
 # -- figures ----------------------------------------------------------------------------------------------------------
 def confusion_figure(matrix, labels: list[str], title: str, path: Path) -> str:
-    from train.evaluation.metrics import plot_confusion_matrix
+    from train.evaluation.plots import plot_confusion_matrix
 
     plot_confusion_matrix(matrix, labels, title, path)
     return f"{FIGURES}/{path.name}"
@@ -169,7 +174,7 @@ def learning_curves(runs: list[dict], title: str, path: Path) -> str | None:
     """Training loss and validation macro-F1 (mean over tasks) per epoch, one line per run, from metric histories."""
     from matplotlib.figure import Figure
 
-    from train.evaluation.metrics import save_figure
+    from train.evaluation.plots import save_figure
 
     fig = Figure(figsize=(11, 4), layout="constrained")
     loss_ax, f1_ax = fig.subplots(1, 2)

@@ -10,12 +10,12 @@ import datasets
 import numpy as np
 import pytest
 import yaml
-
 from conftest import ROOT, experiment_file, run_cli, write_config, write_jsonl
-from train.workflows.suggest import suggest
+
 from train.errors import TaawunError
+from train.labelstudio import labelstudio_config
 from train.models.predictor import load_predictor
-from train.schema import labelstudio_config
+from train.workflows.suggest import suggest
 
 SAMPLE = ROOT / "data" / "sample" / "articles.jsonl"
 TASKS = ("topic", "bilateral_security_cooperation", "stance")
@@ -159,8 +159,9 @@ def test_fewer_distinct_articles_than_asked(tmp_path, trained):
 
 
 def test_dependent_task_weighs_by_the_chance_it_applies_and_is_not_preannotated_when_hidden():
-    from train.workflows.suggest import Pool, labelstudio_tasks, uncertainty
+    from train.labelstudio import labelstudio_tasks
     from train.schema import Schema
+    from train.workflows.suggest import Pool, uncertainty
 
     schema = Schema.model_validate({"name": "s", "tasks": [
         {"name": "coop", "labels": ["yes", "no"]},
@@ -175,7 +176,7 @@ def test_dependent_task_weighs_by_the_chance_it_applies_and_is_not_preannotated_
     scores = uncertainty(proba, schema.tasks, schema)  # normalized entropy, the default
     assert scores == pytest.approx([(coop + 0.9 * kind) / 2, (coop + 0.1 * kind) / 2])
     pool = Pool({"id": ["a", "b"], "title": ["", ""], "text": ["x", "y"]})
-    tasks = labelstudio_tasks(pool, [0, 1], proba, scores, schema.tasks, "m1")
+    tasks = labelstudio_tasks(pool.columns, [0, 1], proba, scores, schema.tasks, "m1")
     assert [r["from_name"] for r in tasks[0]["predictions"][0]["result"]] == ["coop", "kind"]
     assert [r["from_name"] for r in tasks[1]["predictions"][0]["result"]] == ["coop"]  # kind is hidden: coop = no
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from train.errors import TaawunError
 from train.text.dedup import (
     DedupOptions,
     DuplicateClusters,
@@ -20,7 +21,6 @@ from train.text.dedup import (
     shingle_hashes,
     verify_pairs,
 )
-from train.errors import TaawunError
 
 ANT_ARTICLES = Path(__file__).resolve().parents[2] / "shared/data/ant/articles.jsonl.gz"
 

@@ -1,4 +1,4 @@
-"""`model.kind: encoder`: the bundled sentence encoder with light heads, its cache, hybrids and pairs."""
+"""`model.kind: sentence_encoder`: the bundled sentence encoder with light heads, its cache, hybrids and pairs."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from conftest import (
     run_cli,
 )
 
-from train.models.sentence_encoder.model import EmbeddingCache, split_sentences
+from train.models.sentence_encoder.cache import EmbeddingCache
+from train.text.sentences import split_sentences
 
-ENCODER = yaml.safe_load((ROOT / "configs" / "experiments" / "encoder.yaml").read_text(encoding="utf-8"))["model"]
+ENCODER = yaml.safe_load((ROOT / "configs" / "experiments" / "sentence_encoder.yaml").read_text(encoding="utf-8"))["model"]
 
 
 def _run_id(output: str) -> str:
@@ -50,7 +51,7 @@ def test_split_sentences_knows_arabic_punctuation():
 
 def test_encoder_model_round_trip_through_mlflow(encoder_run):
     run = mlflow.MlflowClient(encoder_run["uri"]).get_run(encoder_run["run_id"])
-    assert run.data.tags["taawun.model_kind"] == "encoder"
+    assert run.data.tags["taawun.model_kind"] == "sentence_encoder"
     assert run.data.metrics["test/topic/macro_f1"] > 0.6  # a floor on the sample
     mlflow.set_tracking_uri(encoder_run["uri"])
     uri = f"runs:/{encoder_run['run_id']}/model"
@@ -113,7 +114,7 @@ def test_model_refuses_another_encoder(encoder_run, tmp_path):
 
 
 def test_hybrid_with_tfidf_trains(tmp_path, sample_dataset, cache_dir):
-    hybrid = yaml.safe_load((ROOT / "configs" / "experiments" / "encoder_tfidf.yaml").read_text())["model"]
+    hybrid = yaml.safe_load((ROOT / "configs" / "experiments" / "sentence_encoder_tfidf.yaml").read_text())["model"]
     model = {**ENCODER, **hybrid, "cache_dir": str(cache_dir)}
     result = run_cli("train", experiment_file(tmp_path, sample_dataset, model=model, evaluation={"bootstrap": 0}))
     assert result.exit_code == 0, result.output
@@ -139,8 +140,8 @@ def test_a_hub_or_local_transformer_as_encoder(tmp_path, sample_dataset):
     """`encoder:` naming a local transformer folder: mean-pooled, cached under its own key."""
     import datasets
 
-    from train.config.experiment import TinyBertConfig
-    from train.models.transformer.finetune import build_tiny_bert
+    from train.models.transformer.config import TinyBertConfig
+    from train.models.transformer.tiny import build_tiny_bert
 
     train = datasets.load_from_disk(str(sample_dataset))["train"]
     folder = build_tiny_bert(list(train["text"]), TinyBertConfig(hidden_size=32, intermediate_size=64), tmp_path / "bert", 0)

@@ -1,4 +1,4 @@
-"""train/evaluate.py: metrics equal scikit-learn's, the bootstrap interval, files, plots, flat names, the table."""
+"""train/evaluation: metrics equal scikit-learn's, the bootstrap interval, files, plots, flat names, the table."""
 
 from __future__ import annotations
 
@@ -21,18 +21,18 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from train.evaluation.artifacts import write_evaluation
 from train.evaluation.metrics import (
     BLOCK,
     TaskPredictions,
     compute_metrics,
-    flat_metrics,
-    format_table,
     macro_f1_of_counts,
     misclassified,
-    plot_confusion_matrix,
     resample_counts,
-    write_evaluation,
 )
+from train.evaluation.plots import plot_confusion_matrix
+from train.evaluation.tables import format_table
+from train.tracking.names import flat_metrics
 
 TOPIC_LABELS = ["politics", "sports", "economy", "culture"]  # "culture" is never gold nor predicted
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

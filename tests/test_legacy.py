@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy"

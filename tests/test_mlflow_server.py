@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import experiment_file, run_cli
 
-from train.tracking.runs import free_port
+from train.tracking.ui import free_port
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """The notebooks run end to end (the sample dataset, a temporary MLflow store, an empty one) and are committed
-without outputs; the `train.explore` functions they call add up."""
+without outputs; the `train.data.explore` and `train.tracking.explore` functions they call add up."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+from conftest import ROOT, experiment_file, run_cli
 from nbclient import NotebookClient
 
-from conftest import ROOT, experiment_file, run_cli
-from train import explore
+from train.data import explore as data_explore
+from train.tracking import explore
 from train.errors import TaawunError
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -65,7 +66,7 @@ def printed(notebook: nbformat.NotebookNode) -> str:
 
 def test_dataset_notebook_runs_on_the_sample(sample_dataset, monkeypatch):
     notebook = execute(DATASET_NOTEBOOK, monkeypatch, TAAWUN_DATASET=str(sample_dataset))
-    report = explore.load_report(sample_dataset)
+    report = data_explore.load_report(sample_dataset)
     articles = sum(split["articles"] for split in report["splits"].values())
     assert f"; {articles} articles" in printed(notebook)
     # one label chart per task and the text lengths; the examples of every task rendered right to left
@@ -77,7 +78,7 @@ def test_dataset_notebook_runs_on_the_sample(sample_dataset, monkeypatch):
 def test_experiments_notebook_compares_the_runs(store, monkeypatch):
     notebook = execute(EXPERIMENTS_NOTEBOOK, monkeypatch, MLFLOW_TRACKING_URI=store["uri"])
     assert "2 training run(s)" in printed(notebook)
-    tasks = explore.load_report(store["dataset"])["tasks"]
+    tasks = data_explore.load_report(store["dataset"])["tasks"]
     # the macro-F1 chart, then one figure of confusion matrices per task
     assert len(outputs(notebook, "image/png")) == 1 + len(tasks)
     html = "".join(o.data["text/html"] for o in outputs(notebook, "text/html"))
@@ -104,19 +105,19 @@ def test_notebooks_are_committed_without_outputs(path):
 
 
 def test_label_distribution_sums_to_the_split_sizes(sample_dataset):
-    frame = explore.load_dataset_frame(sample_dataset)
-    report = explore.load_report(sample_dataset)
+    frame = data_explore.load_dataset_frame(sample_dataset)
+    report = data_explore.load_report(sample_dataset)
     sizes = {name: split["articles"] for name, split in report["splits"].items()}
     for task in report["tasks"]:
-        table = explore.label_distribution(frame, task)
+        table = data_explore.label_distribution(frame, task)
         assert table.sum(axis=1).to_dict() == sizes
         assert list(table.columns) == list(report["splits"]["train"]["labels"][task])  # schema order, zeros kept
         assert table.loc["test"].to_dict() == report["splits"]["test"]["labels"][task]
 
 
 def test_text_lengths_match_the_build_report(sample_dataset):
-    table = explore.text_lengths(explore.load_dataset_frame(sample_dataset))
-    for name, split in explore.load_report(sample_dataset)["splits"].items():
+    table = data_explore.text_lengths(data_explore.load_dataset_frame(sample_dataset))
+    for name, split in data_explore.load_report(sample_dataset)["splits"].items():
         assert table.loc[name, ("articles", "")] == split["articles"]
         assert table.loc[name, ("words", "median")] == split["words"]["median"]
         assert table.loc[name, ("chars", "max")] == split["chars"]["max"]
@@ -139,7 +140,7 @@ def test_load_runs_has_one_row_per_training_run(store):
 
 def test_confusion_tables_and_worst_errors_come_from_the_artifacts(store):
     uri, run_id = store["uri"], store["run_ids"][0]
-    test_articles = explore.load_report(store["dataset"])["splits"]["test"]["articles"]
+    test_articles = data_explore.load_report(store["dataset"])["splits"]["test"]["articles"]
     table = explore.confusion_table(uri, run_id, "topic")
     assert table.to_numpy().sum() == test_articles and list(table.index) == list(table.columns)
     assert explore.confusion_table(uri, run_id, "no_such_task") is None

@@ -90,7 +90,7 @@ def test_search_trials_are_child_runs(tmp_path, sample_dataset):
 
 
 def test_unreachable_tracking_server_fails_fast(tmp_path, sample_dataset):
-    from train.tracking.runs import free_port
+    from train.tracking.ui import free_port
 
     config = experiment_file(tmp_path, sample_dataset, tracking={"uri": f"http://127.0.0.1:{free_port()}"})
     started = time.perf_counter()

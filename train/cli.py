@@ -53,7 +53,8 @@ def schema_check(path: Path) -> None:
 @click.argument("path", type=EXISTING_FILE)
 def schema_labelstudio(path: Path) -> None:
     """Print a Label Studio labeling configuration generated from the schema."""
-    from train.schema import labelstudio_config, load_schema
+    from train.labelstudio import labelstudio_config
+    from train.schema import load_schema
 
     click.echo(labelstudio_config(load_schema(path)), nl=False)
 
@@ -105,7 +106,11 @@ def data_report(folder: Path, as_json: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted transformer run from its last checkpoint.")
 def train_command(config: Path, register: str | None, overrides: tuple[str, ...], resume: bool) -> None:
     """Train a model from an experiment config (see configs/experiments/), evaluate it and log it to MLflow."""
-    from train.config.experiment import deep_merge, resolve_experiment, validate_experiment
+    from train.config.experiment import (
+        deep_merge,
+        resolve_experiment,
+        validate_experiment,
+    )
     from train.workflows.train import train
 
     resolved = deep_merge(resolve_experiment(config), _parse_overrides(overrides))
@@ -165,8 +170,8 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
     import json
 
     from train.config.experiment import EvaluationConfig
-    from train.tracking.runs import describe, evaluate_model
-    from train.evaluation.scoring import parse_fields
+    from train.data.table import parse_fields
+    from train.workflows.evaluate import describe, evaluate_model
 
     results, run_id = evaluate_model(model, source, split, parse_fields(fields), EvaluationConfig(), uri,
                                      log=not no_log)
@@ -184,9 +189,9 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
 def predict_command(model: str, source: Path, output: Path, fields: tuple[str, ...], batch_size: int) -> None:
     """Predict every task for the raw articles in a JSONL/CSV/Parquet file."""
+    from train.data.table import parse_fields
     from train.models.predictor import load_predictor
     from train.workflows.predict import predict_file
-    from train.evaluation.scoring import parse_fields
 
     summary = predict_file(load_predictor(model), source, output, parse_fields(fields), batch_size)
     for problem in summary.malformed:
@@ -214,8 +219,8 @@ def runs_command(experiment: str | None, compare: tuple[str, str] | None, limit:
 @TRACKING_OPTION
 def ui_command(port: int | None, uri: str | None) -> None:
     """Open the MLflow UI on the project's tracking store (the URL is printed)."""
-    from train.tracking.runs import serve_ui
     from train.tracking.store import tracking_uri
+    from train.tracking.ui import serve_ui
 
     serve_ui(tracking_uri(uri), port)
 
@@ -239,8 +244,8 @@ def annotate() -> None:
 def annotate_suggest(model: str, source: Path, count: int, output: Path, strategy: str, tasks: tuple[str, ...],
                      fields: tuple[str, ...], seed: int) -> None:
     """Pick the N articles MODEL is least sure of (no two near-duplicates), pre-annotated, for Label Studio."""
+    from train.data.table import parse_fields
     from train.workflows.suggest import suggest
-    from train.evaluation.scoring import parse_fields
 
     result = suggest(model, source, count, output, strategy=strategy, fields=parse_fields(fields), seed=seed,
                      tasks=list(tasks) or None)
@@ -249,7 +254,7 @@ def annotate_suggest(model: str, source: Path, count: int, output: Path, strateg
 
 @cli.group()
 def cache() -> None:
-    """The on-disk cache of sentence embeddings (model.kind: encoder)."""
+    """The on-disk cache of sentence embeddings (model.kind: sentence_encoder)."""
 
 
 CACHE_OPTION = click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
@@ -260,7 +265,7 @@ CACHE_OPTION = click.option("--dir", "folder", type=click.Path(file_okay=False, 
 @CACHE_OPTION
 def cache_info_command(folder: Path | None) -> None:
     """Where the cache is, and how many sentences each encoder has cached."""
-    from train.models.sentence_encoder.model import cache_info, default_cache_dir
+    from train.models.sentence_encoder.cache import cache_info, default_cache_dir
 
     folder = folder or default_cache_dir()
     rows = cache_info(folder) if folder.is_dir() else []
@@ -278,7 +283,7 @@ def cache_clear_command(folder: Path | None, encoder: str | None) -> None:
     """Delete cached embeddings (they are recomputed when needed)."""
     import shutil
 
-    from train.models.sentence_encoder.model import default_cache_dir
+    from train.models.sentence_encoder.cache import default_cache_dir
 
     folder = folder or default_cache_dir()
     target = folder / encoder if encoder else folder

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 from typing import Literal
-from xml.sax.saxutils import quoteattr
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -171,36 +170,3 @@ def describe_schema(schema: Schema) -> str:
     return "\n".join(lines)
 
 
-def labelstudio_config(schema: Schema, text_field: str = "text", title_field: str = "title") -> str:
-    """A Label Studio labeling configuration (XML) with one Choices block per task of the schema.
-
-    Tasks with `applies_when` are shown only when the other task has one of the given labels; tasks with a
-    `target_field` show the target beside the task's choices.
-    """
-    lines = ["<View>", f'  <Header value="${title_field}"/>', f'  <Text name="text" value="${text_field}"/>']
-    for task in schema.tasks:
-        lines.extend(_choices_block(task))
-    lines.append("</View>")
-    return "\n".join(lines) + "\n"
-
-
-def _choices_block(task: Task) -> list[str]:
-    """The Label Studio XML lines for one task."""
-    header = f"{task.name}: {task.description}" if task.description else task.name
-    lines = [f"  <Header value={quoteattr(header)}/>"]
-    if task.target_field:
-        lines.append(f'  <Text name="{task.target_field}" value="${task.target_field}"/>')
-    visible = ""
-    if task.applies_when:
-        # Shown (and required) only when the other task has one of the given labels; several values: commas.
-        values = ",".join(task.applies_when.labels)
-        visible = (
-            f' visibleWhen="choice-selected" whenTagName={quoteattr(task.applies_when.task)}'
-            f" whenChoiceValue={quoteattr(values)}"
-        )
-    lines.append(f'  <Choices name={quoteattr(task.name)} toName="text" choice="single" required="true"{visible}>')
-    for label in task.labels:
-        hint = f" hint={quoteattr(label.description)}" if label.description else ""
-        lines.append(f"    <Choice value={quoteattr(label.name)}{hint}/>")
-    lines.append("  </Choices>")
-    return lines

@@ -7,99 +7,20 @@ is merged under it, key by key, recursively.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train.config.loading import read_yaml, validate_config
 from train.errors import TaawunError
-from train.features.tfidf import TfidfOptions
+from train.models import registry
+
+# The `model` section: the config class of the kind its `kind` names (train.models.registry).
+ModelConfig = Annotated[Union[tuple(registry.config_classes())], Field(discriminator="kind")]  # noqa: UP007
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class SearchConfig(_Strict):
-    """Hyperparameter search per task: every combination of `grid`, scored by macro-F1, is an MLflow child run."""
-
-    grid: dict[str, list[Any]] = Field(min_length=1)
-    on: Literal["cv", "validation"] = "cv"
-    folds: int = Field(default=3, ge=2)
-
-
-class TfidfModelConfig(_Strict):
-    """`model.kind: tfidf`: TF-IDF word and character n-grams with one linear classifier per task."""
-
-    kind: Literal["tfidf"] = "tfidf"
-    features: TfidfOptions = TfidfOptions()
-    classifier: Literal["logreg", "linear_svm", "complement_nb"] = "logreg"
-    params: dict[str, Any] = Field(default={}, description="classifier parameters, e.g. {C: 4.0} or {alpha: 0.3}")
-    class_weight: Literal["balanced", "none"] = "balanced"
-    search: SearchConfig | None = None
-
-
-class TinyBertConfig(_Strict):
-    """A small BERT built from scratch: random weights, a WordPiece vocabulary trained on the training split."""
-
-    vocab_size: int = Field(default=6000, ge=100)
-    min_frequency: int = Field(default=2, ge=1)
-    hidden_size: int = Field(default=64, ge=8)
-    layers: int = Field(default=2, ge=1)
-    heads: int = Field(default=2, ge=1)
-    intermediate_size: int = Field(default=128, ge=8)
-
-
-class TransformerModelConfig(_Strict):
-    """`model.kind: transformer`: a pretrained encoder (AraBERT by default) fine-tuned with one head per task."""
-
-    kind: Literal["transformer"] = "transformer"
-    name: str = "aubmindlab/bert-base-arabertv02"
-    tiny: TinyBertConfig | None = None
-    arabert_preprocess: str = Field(default="auto", description="auto | none | an AraBERT model name")
-    use_title: bool = True
-    max_length: int = Field(default=512, ge=16)
-    truncation: Literal["head", "head_tail", "chunks"] = "head_tail"
-    head_tokens: int = Field(default=128, ge=0)
-    chunk_overlap: int = Field(default=64, ge=0)
-    max_chunks: int = Field(default=8, ge=1)
-    task_weights: dict[str, float] = {}
-    class_weights: bool = False
-    epochs: float = Field(default=3, gt=0)
-    batch_size: int = Field(default=16, ge=1)
-    eval_batch_size: int = Field(default=32, ge=1)
-    gradient_accumulation_steps: int = Field(default=1, ge=1)
-    learning_rate: float = Field(default=3e-5, gt=0)
-    weight_decay: float = Field(default=0.01, ge=0)
-    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
-    padding: Literal["dynamic", "max_length"] = "dynamic"
-    group_by_length: bool = True
-    early_stopping_patience: int | None = Field(default=2, ge=1)
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
-    logging_steps: int = Field(default=20, ge=1)
-
-    @model_validator(mode="after")
-    def _check_lengths(self) -> TransformerModelConfig:
-        if self.truncation == "chunks" and self.chunk_overlap >= self.max_length // 2:
-            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be under half of max_length ({self.max_length})")
-        return self
-
-
-class EncoderModelConfig(_Strict):
-    """`model.kind: encoder`: a frozen sentence encoder, pooled per article, with a light head per task."""
-
-    kind: Literal["encoder"] = "encoder"
-    encoder: str = Field(default="use-multilingual-v3", description="the bundled USE, or a hub name / local folder")
-    pooling: list[Literal["mean", "max", "title"]] = Field(default=["mean"], min_length=1)
-    max_sentences: int = Field(default=64, ge=1)
-    features: list[Literal["encoder", "tfidf"]] = Field(default=["encoder"], min_length=1)
-    tfidf: TfidfOptions = TfidfOptions()
-    tfidf_weight: float = Field(default=1.0, gt=0)
-    head: Literal["logreg", "mlp"] = "logreg"
-    params: dict[str, Any] = {}
-    class_weight: Literal["balanced", "none"] = "balanced"
-    batch_size: int = Field(default=128, ge=1)
-    cache_dir: Path | None = None
 
 
 class EvaluationConfig(_Strict):
@@ -125,8 +46,7 @@ class ExperimentConfig(_Strict):
 
     data: Path
     tasks: list[str] = []
-    model: Annotated[TfidfModelConfig | TransformerModelConfig | EncoderModelConfig, Field(discriminator="kind")] = (
-        TfidfModelConfig())
+    model: ModelConfig = Field(default_factory=lambda: registry.config_class("tfidf")())
     evaluation: EvaluationConfig = EvaluationConfig()
     tracking: TrackingConfig = TrackingConfig()
     seed: int = 13
@@ -135,9 +55,10 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _default_kind(cls, data: Any) -> Any:
-        """A model section without `kind` is a TF-IDF model, as when there is no section at all."""
-        if isinstance(data, dict) and isinstance(data.get("model"), dict) and "kind" not in data["model"]:
-            data = {**data, "model": {"kind": "tfidf", **data["model"]}}
+        """A model section without `kind` is a TF-IDF model, as when there is no section at all; old names map."""
+        if isinstance(data, dict) and isinstance(data.get("model"), dict):
+            kind = data["model"].get("kind", "tfidf")
+            data = {**data, "model": {**data["model"], "kind": registry.ALIASES.get(kind, kind)}}
         return data
 
 
@@ -167,12 +88,11 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-MODEL_KINDS = frozenset({"tfidf", "transformer", "encoder"})
 
 
 def validate_experiment(data: dict[str, Any], source: str) -> ExperimentConfig:
     """Validate a merged experiment; error paths read `model.classifier`, without the model kind in them."""
-    return validate_config(ExperimentConfig, data, source, hide=MODEL_KINDS)
+    return validate_config(ExperimentConfig, data, source, hide=frozenset(registry.names()))
 
 
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:

@@ -14,8 +14,8 @@ from typing import Any
 
 from train.data.agreement import agreement_for_task
 from train.data.config import AnnotationConfig
-from train.errors import TaawunError
 from train.data.readers import Article, Problem, as_text, decode, read_bytes, read_rows
+from train.errors import TaawunError
 from train.schema import Schema
 
 ADJUDICATION = "adjudication"

@@ -8,11 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from train.text.clean import CleaningOptions, NormalizationOptions
 from train.config.loading import load_config
-from train.text.dedup import DedupOptions
 from train.errors import TaawunError
 from train.schema import Schema, load_schema
+from train.text.clean import CleaningOptions, NormalizationOptions
+from train.text.dedup import DedupOptions
 
 Format = Literal["auto", "jsonl", "csv", "tsv", "parquet", "txt_folder"]
 Encoding = Literal["auto", "utf-8", "windows-1256"]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from train.data.table import ARTICLE_KEYS, ArticleReader, field_columns
 from train.errors import TaawunError
 from train.evaluation.metrics import TaskPredictions, compute_metrics
 from train.models.predictor import Predictor
-from train.data.readers import as_text, detect_format, read_rows
 
 PREDICT_BATCH = 2000
 
@@ -81,35 +80,30 @@ def raw_file_columns(path: Path, predictor: Predictor, fields: dict[str, str]) -
 
     `fields` maps id, text, title, target fields and task names to the file's columns (default: the same name).
     """
-    rows, _ = read_rows(path, detect_format(path, "auto"), "auto")
-    broken = [f"{path}:{row.line}: {row.error}" for row in rows if row.error]
-    if broken:
-        raise TaawunError("unreadable records:\n  " + "\n  ".join(broken[:20]))
-    present = set().union(*(row.values for row in rows)) if rows else set()
-    column = {key: fields.get(key, key) for key in ("id", "text", "title", *predictor.target_fields)}
-    for key in ("text", *predictor.target_fields):
-        if column[key] not in present:
-            raise TaawunError(f"{path}: no column {column[key]!r} for {key}; map it with --field {key}=COLUMN "
-                              f"(columns: {sorted(present)})")
-    columns = {key: [as_text(row.values.get(name)) for row in rows] for key, name in column.items()}
-    if column["id"] not in present:
-        columns["id"] = [f"{path.name}:{row.line}" for row in rows]
-    labels = _raw_labels(path, rows, predictor, fields, present)
+    tasks = [task.name for task in predictor.tasks]
+    column = field_columns(fields, [*ARTICLE_KEYS, *predictor.target_fields, *tasks])
+    reader = ArticleReader(path, column, ["text", *predictor.target_fields])
+    records = list(reader)
+    if reader.malformed:
+        raise TaawunError("unreadable records:\n  " + "\n  ".join(reader.malformed[:20]))
+    columns = {key: [record[key] for _, record in records] for key in (*ARTICLE_KEYS, *predictor.target_fields)}
+    if column["id"] not in reader.present:
+        columns["id"] = [f"{path.name}:{line}" for line, _ in records]
+    labels = _raw_labels(path, records, predictor, column, reader.present)
     return columns, labels
 
 
-def _raw_labels(path: Path, rows, predictor: Predictor, fields: dict[str, str], present: set) -> dict[str, list[int]]:
+def _raw_labels(path: Path, records, predictor: Predictor, column: dict[str, str], present: set) -> dict[str, list[int]]:
     labels, problems = {}, []
     for task in predictor.tasks:
-        name = fields.get(task.name, task.name)
-        if name not in present:
+        if column[task.name] not in present:
             continue
         values = []
-        for row in rows:
-            raw = as_text(row.values.get(name)).strip()
+        for line, record in records:
+            raw = record[task.name].strip()
             label = task.resolve(raw) if raw else None
             if raw and label is None:
-                problems.append(f"{path}:{row.line}: unknown {task.name} label {raw!r}; did you mean "
+                problems.append(f"{path}:{line}: unknown {task.name} label {raw!r}; did you mean "
                                 f"{task.suggest(raw)!r}? The model's labels: {task.label_names}")
             values.append(task.label_names.index(label) if label else -1)
         labels[task.name] = values
@@ -119,17 +113,6 @@ def _raw_labels(path: Path, rows, predictor: Predictor, fields: dict[str, str], 
                           + "\n  ".join(problems[:20]) + more)
     if not labels:
         tasks = [task.name for task in predictor.tasks]
-        raise TaawunError(f"{path}: no label column for any of the model's tasks {tasks}; map one with "
-                          f"--field TASK=COLUMN (columns: {sorted(present)})")
+        raise TaawunError(f"{path}: no label column for any of the model's tasks {tasks}; map one with --field "
+                          f"TASK=COLUMN (columns: {sorted(present)})")
     return labels
-
-
-def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """`--field key=column` options as a mapping."""
-    fields = {}
-    for pair in pairs:
-        key, sep, column = pair.partition("=")
-        if not sep or not key or not column:
-            raise TaawunError(f"--field {pair!r}: write KEY=COLUMN, e.g. --field topic=label or --field text=body")
-        fields[key.strip()] = column.strip()
-    return fields

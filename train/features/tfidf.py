@@ -26,7 +26,7 @@ class TfidfOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] | None = (2, 5)
+    char_ngrams: tuple[int, int] | None = (2, 4)
     min_df: int = Field(default=2, ge=1)
     max_df: float = Field(default=1.0, gt=0, le=1)
     max_word_features: int | None = Field(default=200_000, ge=1)
@@ -43,6 +43,11 @@ class TfidfOptions(BaseModel):
         if self.char_ngrams is not None and not 1 <= self.char_ngrams[0] <= self.char_ngrams[1]:
             raise ValueError(f"char_ngrams must be (low, high) with 1 <= low <= high, got {self.char_ngrams}")
         return self
+
+
+def document(title: str, text: str, use_title: bool) -> str:
+    """The string the features see: title and text, or text alone."""
+    return f"{title}\n{text}" if use_title and title else text
 
 
 def tokenize(docs: list[str]) -> tuple[list[list[str]], np.ndarray]:

@@ -44,7 +44,9 @@ class Predictor:
 
     def predict_clean(self, titles: list[str], texts: list[str], targets: dict[str, list[str]]) -> dict[str, np.ndarray]:
         """Probabilities per task for already cleaned text (a built dataset's `title` and `text` columns)."""
-        return self.model.predict_proba(titles, texts, targets)
+        from train.models.base import Articles
+
+        return self.model.predict_proba(Articles(titles, texts, targets))
 
     def predict_raw(self, titles: list[str], texts: list[str], targets: dict[str, list[str]]) -> dict[str, np.ndarray]:
         """Probabilities per task for raw text: cleaned and normalized first, as at training."""
@@ -93,23 +95,14 @@ def load_predictor(reference: str | Path) -> Predictor:
     info = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
     schema = Schema.model_validate(info["preprocessing"]["schema"])
     tasks = [schema.task(name) for name in info["tasks"]]
-    if info["kind"] == "tfidf":
-        from train.models.tfidf.model import TfidfModel
-        from train.config.experiment import TfidfModelConfig
+    from train.models import registry
 
-        model = TfidfModel.load(folder, TfidfModelConfig(**info["model"]), tasks)
-    elif info["kind"] == "encoder":
-        from train.models.sentence_encoder.model import EncoderModel
-        from train.config.experiment import EncoderModelConfig
-
-        model = EncoderModel.load(folder, EncoderModelConfig(**info["model"]), tasks)
-    elif info["kind"] == "transformer":
-        from train.config.experiment import TransformerModelConfig
-        from train.models.transformer.model import TransformerModel
-
-        model = TransformerModel.load(folder, TransformerModelConfig(**info["model"]), tasks)
-    else:
-        raise TaawunError(f"{folder}: model kind {info['kind']!r} is not known to taawun {__version__}")
+    try:
+        kind = registry.model_class(info["kind"])
+    except TaawunError:
+        raise TaawunError(f"{folder}: model kind {info['kind']!r} is not known to taawun {__version__}; "
+                          f"kinds: {registry.names()}") from None
+    model = kind.load(folder, registry.model_config(info["model"]), tasks)
     return Predictor(model, schema, tasks, info["preprocessing"], info)
 
 

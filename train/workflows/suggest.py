@@ -21,16 +21,16 @@ through a chain of near-duplicates is skipped too.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from train.errors import TaawunError
+from train.files import write_json_atomically
+from train.labelstudio import labelstudio_tasks
 from train.schema import Schema, Task
 
 Strategy = Literal["uncertainty", "random"]
@@ -86,8 +86,8 @@ def suggest(model_ref: str, source: Path, n: int, output: Path, strategy: Strate
     Fewer than `n` articles come back when the pool holds fewer distinct ones.
     """
     _check_request(n, strategy, output, near_duplicate_threshold)
-    from train.models.predictor import load_predictor
     from train.evaluation.scoring import predict_columns
+    from train.models.predictor import load_predictor
 
     predictor = load_predictor(model_ref)
     scored = _scored_tasks(predictor.tasks, tasks)
@@ -97,7 +97,7 @@ def suggest(model_ref: str, source: Path, n: int, output: Path, strategy: Strate
     scores = uncertainty(proba, scored, predictor.schema)
     clusters = near_duplicate_clusters(cleaned["text"], near_duplicate_threshold)
     picked, skipped = select(scores, clusters, n, strategy, seed)
-    records = labelstudio_tasks(pool, picked, proba, scores, predictor.tasks, str(model_ref))
+    records = labelstudio_tasks(pool.columns, picked, proba, scores, predictor.tasks, str(model_ref))
     write_json_atomically(Path(output), records)
     return SuggestResult([pool.columns["id"][i] for i in picked], [float(scores[i]) for i in picked], Path(output),
                          strategy, len(pool), skipped, pool.malformed)
@@ -133,62 +133,34 @@ def read_pool(source: Path, fields: dict[str, str], target_fields: Sequence[str]
     An id is needed to join the annotations back to the article. Unreadable records, records without text or id are
     skipped and listed in `malformed` with their line; a repeated id with the same article is read once.
     """
-    from train.data.readers import detect_format, read_rows
+    from train.data.table import ARTICLE_KEYS, ArticleReader, field_columns
 
-    if not source.is_file():
-        raise TaawunError(f"{source}: no such file; give the pool of unlabeled articles (JSONL, CSV or Parquet)")
-    fmt = detect_format(source, "auto")
-    if fmt not in ("jsonl", "csv", "tsv", "parquet"):
-        raise TaawunError(f"{source}: the pool must be a JSONL, CSV/TSV or Parquet file")
-    rows, _ = read_rows(source, fmt, "auto")
-    column = {key: fields.get(key, key) for key in ("id", "text", "title", *target_fields)}
-    _check_pool_columns(source, rows, column, fields)
-    pool = _pool_records(source, rows, column)
-    if not len(pool):
-        problems = f" ({len(pool.malformed)} record(s) skipped: {pool.malformed[0]} ...)" if pool.malformed else ""
-        raise TaawunError(f"{source}: the pool holds no article to suggest{problems}")
-    return pool
-
-
-def _check_pool_columns(source: Path, rows, column: dict[str, str], fields: dict[str, str]) -> None:
-    present = set().union(*(row.values for row in rows if row.values)) if rows else set()
-    if not present:
-        broken = next((f" (line {row.line}: {row.error})" for row in rows if row.error), "")
-        raise TaawunError(f"{source}: the pool holds no readable article{broken}")
+    column = field_columns(fields, [*ARTICLE_KEYS, *target_fields])
     # A title is optional unless the user mapped one; everything else must be there.
-    needed = [key for key in column if key != "title" or "title" in fields]
-    for key in needed:
-        if column[key] not in present:
-            why = " (the article id, to join the annotations back)" if key == "id" else ""
-            raise TaawunError(f"{source}: no column {column[key]!r} for {key}{why}; map it with --field "
-                              f"{key}=COLUMN (columns: {sorted(present)})")
-
-
-def _pool_records(source: Path, rows, column: dict[str, str]) -> Pool:
-    from train.data.readers import as_text
-
-    pool = Pool({key: [] for key in column})
+    required = [key for key in column if key != "title" or "title" in fields]
+    reader = ArticleReader(source, column, required, why={"id": " (the article id, to join the annotations back)"})
+    pool = Pool({key: [] for key in column}, reader.malformed)
     seen: dict[str, tuple[int, tuple[str, str]]] = {}
-    for row in rows:
-        where = f"{source}:{row.line}"
-        if row.error:
-            pool.malformed.append(f"{where}: {row.error}; skipped")
-            continue
-        record = {key: as_text(row.values.get(name)) for key, name in column.items()}
+    for line, record in reader:
+        where = f"{source}:{line}"
         record["id"] = record["id"].strip()
         if not record["id"] or not record["text"].strip():
             pool.malformed.append(f"{where}: {'no id' if not record['id'] else 'empty text'}; skipped")
             continue
         content = (record["title"], record["text"])
         if record["id"] in seen:
-            line, earlier = seen[record["id"]]
+            earlier_line, earlier = seen[record["id"]]
             if earlier != content:
-                raise TaawunError(f"{where}: id {record['id']!r} was already used at line {line} for a different "
-                                  "article; ids must be unique")
+                raise TaawunError(f"{where}: id {record['id']!r} was already used at line {earlier_line} for a "
+                                  "different article; ids must be unique")
             continue
-        seen[record["id"]] = (row.line, content)
+        seen[record["id"]] = (line, content)
         for key, value in record.items():
             pool.columns[key].append(value)
+    if not len(pool):
+        problems = f" ({len(pool.malformed)} record(s) skipped: {pool.malformed[0]} ...)" if pool.malformed else ""
+        what = "article to suggest" if reader.present else "readable article"
+        raise TaawunError(f"{source}: the pool holds no {what}{problems}")
     return pool
 
 
@@ -264,40 +236,3 @@ def select(scores: np.ndarray, clusters: Sequence[int], n: int, strategy: str, s
         taken.add(cluster)
         picked.append(index)
     return picked, skipped
-
-
-# -- Label Studio -----------------------------------------------------------------------------------------------------
-def labelstudio_tasks(pool: Pool, picked: Sequence[int], proba: dict[str, np.ndarray], scores: np.ndarray,
-                      tasks: Sequence[Task], model_version: str) -> list[dict[str, Any]]:
-    """Label Studio tasks: `data` (id, raw title and text, target fields) and the model's pre-annotations.
-
-    The names match `train.schema.labelstudio_config`: one `choices` result per task (`from_name` the task,
-    `to_name` "text"). A task whose `applies_when` the predicted labels do not meet gets no pre-annotation: Label
-    Studio hides it, and a hidden choice kept in the annotation would be refused when the export is imported.
-    """
-    records = []
-    for index in picked:
-        data = {key: values[index] for key, values in pool.columns.items()}
-        predicted = {task.name: task.label_names[int(np.argmax(proba[task.name][index]))] for task in tasks}
-        result = [{"from_name": task.name, "to_name": "text", "type": "choices",
-                   "value": {"choices": [predicted[task.name]]}}
-                  for task in tasks if _shown(task, predicted)]
-        records.append({"data": data, "predictions": [
-            {"model_version": model_version, "score": round(float(scores[index]), 6), "result": result}]})
-    return records
-
-
-def _shown(task: Task, predicted: dict[str, str]) -> bool:
-    condition = task.applies_when
-    return condition is None or condition.task not in predicted or predicted[condition.task] in condition.labels
-
-
-def write_json_atomically(output: Path, value: Any) -> None:
-    """Write JSON to a temporary file beside `output`, then rename it over `output`."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    try:
-        staging.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        staging.replace(output)
-    finally:
-        staging.unlink(missing_ok=True)

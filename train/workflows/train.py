@@ -16,14 +16,17 @@ from typing import Any
 
 import yaml
 
+from train.config.experiment import ExperimentConfig, flatten
 from train.data.build import open_dataset
 from train.errors import TaawunError
-from train.evaluation.metrics import flat_metrics, format_table, write_evaluation
-from train.config.experiment import ExperimentConfig, flatten
-from train.models.transformer.finetune import mlflow_callback
+from train.evaluation.artifacts import write_evaluation
+from train.evaluation.scoring import dataset_columns, score
+from train.evaluation.tables import format_table
+from train.models import registry
+from train.models.base import Articles, FitContext, Labelled, split_labels
 from train.models.predictor import Predictor
 from train.schema import Schema
-from train.evaluation.scoring import dataset_columns, score
+from train.tracking.names import flat_metrics
 from train.tracking.store import (
     check_store,
     git_commit,
@@ -33,7 +36,6 @@ from train.tracking.store import (
     tracking_uri,
     use_experiment,
 )
-from train.models.transformer.model import FitContext
 
 
 @dataclass
@@ -70,15 +72,14 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
     _check_splits(dataset, config)
     work_dir = config.output_dir / config.tracking.experiment / f"work-{_digest(resolved)}"
     if not main:
-        _fit(config, dataset, schema, tasks, settings, {}, FitContext(work_dir, resume))
+        _fit(config, dataset, schema, tasks, settings, {}, _context(config, dataset, tasks, work_dir, resume, False))
         return None
     use_experiment(uri, config.tracking.experiment)
     report = json.loads((data_folder / "report.json").read_text(encoding="utf-8"))
     with mlflow.start_run(run_id=_resumed_run(work_dir) if resume else None,
                           run_name=config.tracking.run_name) as run:
-        if config.model.kind == "transformer":  # checkpoints live there; --resume finds this run again
-            work_dir.mkdir(parents=True, exist_ok=True)
-            (work_dir / "mlflow_run_id").write_text(run.info.run_id, encoding="utf-8")
+        work_dir.mkdir(parents=True, exist_ok=True)  # checkpoints live there; --resume finds this run again
+        (work_dir / "mlflow_run_id").write_text(run.info.run_id, encoding="utf-8")
         folder = config.output_dir / config.tracking.experiment / run.info.run_id
         folder.mkdir(parents=True, exist_ok=True)
         # The whole config, defaults included: what ran, not only what the file said.
@@ -87,10 +88,10 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
         if not resume:
             _log_start(config, full, folder, data_folder, report["fingerprint"], tasks)
         info = {"run_id": run.info.run_id, "dataset_fingerprint": report["fingerprint"], "seed": config.seed}
-        context = FitContext(work_dir, resume, callbacks=[mlflow_callback()])
+        context = _context(config, dataset, tasks, work_dir, resume, True)
         predictor, seconds = _fit(config, dataset, schema, tasks, settings, info, context)
         results, predictions = _evaluate(predictor, dataset, config)
-        _save_locally(folder, predictor, results, predictions, seconds)
+        _save_locally(folder, predictor, results, predictions, seconds, config.evaluation.misclassified_limit)
         try:
             model_uri = _log_results(folder, predictor, results, seconds, dataset, register)
         except Exception as err:  # any logging failure: the work is on disk, say where
@@ -139,27 +140,33 @@ def _log_start(config, resolved, folder: Path, data_folder: Path, fingerprint: s
     log_dataset(data_folder, fingerprint, data_folder.name)
 
 
+def _context(config: ExperimentConfig, dataset, tasks, work_dir: Path, resume: bool, main: bool) -> FitContext:
+    """Validation data, checkpoints, and (in the main process) MLflow reporting for fitting."""
+    validation = dataset["validation"]
+    targets = [task.target_field for task in tasks if task.target_field]
+    return FitContext(seed=config.seed,
+                      validation=Labelled(Articles.from_split(validation, targets), split_labels(validation, tasks)),
+                      work_dir=work_dir, resume=resume, log_metrics=_log_step_metrics if main else None,
+                      on_trial=_log_trial if main else None)
+
+
 def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any], context) -> tuple[Predictor, float]:
-    """Fit the model on the train split (hyperparameter trials become MLflow child runs)."""
+    """Fit the model kind the config names on the train split."""
     started = time.perf_counter()
-    if config.model.kind == "tfidf":
-        from train.models.tfidf.model import TfidfModel
-
-        model = TfidfModel(config.model, tasks)
-        model.fit(dataset["train"], config.seed, on_trial=_log_trial, validation=dataset["validation"])
-    elif config.model.kind == "encoder":
-        from train.models.sentence_encoder.model import EncoderModel
-
-        model = EncoderModel(config.model, tasks)
-        model.fit(dataset["train"], config.seed)
-    else:
-        from train.models.transformer.model import TransformerModel
-
-        model = TransformerModel(config.model, tasks)
-        model.fit(dataset["train"], config.seed, dataset["validation"], context)
+    split = dataset["train"]
+    articles = Articles.from_split(split, [task.target_field for task in tasks if task.target_field])
+    model = registry.model_class(config.model.kind)(config.model, tasks)
+    model.fit(articles, split_labels(split, tasks), context)
     seconds = time.perf_counter() - started
     preprocessing = {key: settings[key] for key in ("cleaning", "normalization", "schema")}
     return Predictor(model, schema, tasks, preprocessing, info), seconds
+
+
+def _log_step_metrics(metrics: dict[str, float], step: int) -> None:
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics(metrics, step=step)
 
 
 def _log_trial(task: str, params: dict[str, Any], value: float) -> None:
@@ -180,8 +187,9 @@ def _evaluate(predictor: Predictor, dataset, config: ExperimentConfig):
     return results, predictions
 
 
-def _save_locally(folder: Path, predictor: Predictor, results, predictions, seconds: float) -> None:
-    write_evaluation(results, predictions, folder / "evaluation")
+def _save_locally(folder: Path, predictor: Predictor, results, predictions, seconds: float,
+                  misclassified_limit: int | None) -> None:
+    write_evaluation(results, predictions, folder / "evaluation", misclassified_limit)
     predictor.save(folder / "model")
     (folder / "train_seconds.txt").write_text(f"{seconds:.3f}\n", encoding="utf-8")
 
@@ -198,7 +206,8 @@ def _log_results(folder: Path, predictor: Predictor, results, seconds: float, da
     mlflow.log_metrics(metrics)
     mlflow.log_artifacts(str(folder / "evaluation"), artifact_path="evaluation")
     example = _input_example(dataset["train"], predictor)
-    return log_model(folder / "model", example, predictor.predict_frame(example), register, predictor.model.kind)
+    return log_model(folder / "model", example, predictor.predict_frame(example), register,
+                     predictor.model.requirements)
 
 
 def _input_example(split, predictor: Predictor):

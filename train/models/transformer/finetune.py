@@ -1,4 +1,4 @@
-"""Fine-tuning on the Hugging Face Trainer, and the tiny from-scratch BERT used offline and in tests.
+"""Fine-tuning on the Hugging Face Trainer.
 
 Dynamic padding and length-grouped batches, gradient accumulation, warmup then linear decay, bf16/fp16 on a GPU that
 supports it, early stopping on the validation macro-F1 averaged over tasks, the best checkpoint restored at the end,
@@ -15,78 +15,33 @@ from typing import Any
 import numpy as np
 
 from train.errors import TaawunError
-from train.config.experiment import TinyBertConfig, TransformerModelConfig
-from train.models.transformer.model import (
-    Collator,
-    FitContext,
-    TransformerModel,
-    build_network,
-    encode,
-    load_pretrained,
-)
-
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+from train.models.base import Articles, FitContext, Labelled
+from train.models.hub import load_pretrained
+from train.models.transformer.config import TransformerConfig
+from train.models.transformer.encoding import Collator, encode
+from train.models.transformer.network import build_network
+from train.models.transformer.tiny import build_tiny_bert, unknown_rate
 
 
-# -- the tiny BERT ------------------------------------------------------------------------------------------------
-def build_tiny_bert(texts: list[str], config: TinyBertConfig, folder: Path, seed: int) -> Path:
-    """A small BERT with random weights and a WordPiece vocabulary trained on `texts`, saved to `folder`."""
-    import torch
-    from tokenizers import BertWordPieceTokenizer
-    from tokenizers.normalizers import BertNormalizer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder.mkdir(parents=True, exist_ok=True)
-    # No lowercasing or accent stripping: NFD-stripping would take hamza and madda off Arabic letters.
-    options = {"clean_text": True, "handle_chinese_chars": False, "strip_accents": False, "lowercase": False}
-    wordpiece = BertWordPieceTokenizer(**options)
-    # The trainer numbers the "##x" continuation pieces in hash-map order, which changes from one training to the
-    # next, and its merges break ties by those numbers: the same texts gave a different vocabulary, and so a different
-    # model, every time (huggingface/tokenizers#1794). Numbered up front, in sorted order, they make it reproducible.
-    normalizer = BertNormalizer(**options)
-    alphabet = sorted(set().union(*(normalizer.normalize_str(text) for text in texts)) - set(" \t\n\r"))
-    wordpiece.train_from_iterator(texts, vocab_size=config.vocab_size, min_frequency=config.min_frequency,
-                                  special_tokens=SPECIAL_TOKENS + [f"##{char}" for char in alphabet],
-                                  show_progress=False)
-    tokenizer = BertTokenizerFast(vocab=wordpiece.get_vocab(), do_lower_case=False, strip_accents=False,
-                                  tokenize_chinese_chars=False)
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(seed)
-    bert = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=config.hidden_size,
-                                num_hidden_layers=config.layers, num_attention_heads=config.heads,
-                                intermediate_size=config.intermediate_size, max_position_embeddings=512))
-    bert.save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
-def unknown_rate(tokenizer, texts: list[str]) -> float:
-    """Share of tokens that are [UNK]: a vocabulary that cannot spell Arabic words fails silently otherwise."""
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    total = sum(len(row) for row in ids)
-    unknown = sum(row.count(tokenizer.unk_token_id) for row in ids)
-    return unknown / total if total else 0.0
-
-
-# -- fine-tuning --------------------------------------------------------------------------------------------------
-def fit_transformer(model: TransformerModel, split, seed: int, validation, context: FitContext) -> None:
-    """Fine-tune `model` on `split`; the network ends with the weights of the best validation epoch."""
+def fit_transformer(model, articles: Articles, labels: dict[str, np.ndarray], context: FitContext) -> None:
+    """Fine-tune `model` (a TransformerModel); the network ends with the weights of the best validation epoch."""
     from transformers import EarlyStoppingCallback, set_seed
 
     config = model.config
-    set_seed(seed)
-    args = _training_args(config, context.work_dir / "checkpoints", seed, has_validation=bool(len(validation)))
+    work_dir = context.work_dir or Path("runs") / "work"
+    set_seed(context.seed)
+    args = _training_args(config, work_dir / "checkpoints", context.seed, context.has_validation)
     with args.main_process_first(desc="preparing the encoder"):
-        name = _encoder_source(model, split, context.work_dir, seed)
+        name = _encoder_source(model, articles, work_dir, context.seed)
     model.tokenizer, encoder = load_pretrained(name)
-    _check_vocabulary(model, validation if len(validation) else split)
-    labels = {task.name: list(split[task.name]) for task in model.tasks}
+    _check_vocabulary(model, context.validation.articles if context.has_validation else articles)
     class_weights = _class_weights(model, labels) if config.class_weights else {}
     model.network = build_network(encoder, model.tasks, config.task_weights, class_weights)
-    train_set = _encode_split(model, split, labels)
-    callbacks = list(context.callbacks)
-    if config.early_stopping_patience and len(validation):
+    train_set = _encode_training(model, articles, labels)
+    callbacks = [_metrics_callback(context.log_metrics)] if context.log_metrics else []
+    if config.early_stopping_patience and context.has_validation:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-    trainer = _make_trainer(model, args, train_set, validation, callbacks)
+    trainer = _make_trainer(model, args, train_set, context.validation if context.has_validation else None, callbacks)
     if not context.resume and args.process_index == 0:
         shutil.rmtree(args.output_dir, ignore_errors=True)  # a fresh run must not pick up another run's checkpoints
     trainer.train(resume_from_checkpoint=_last_checkpoint(args.output_dir) if context.resume else None)
@@ -94,26 +49,26 @@ def fit_transformer(model: TransformerModel, split, seed: int, validation, conte
     model.network.eval()
 
 
-def _encoder_source(model: TransformerModel, split, work_dir: Path, seed: int) -> str:
-    """The pretrained encoder to start from: `model.name`, or a tiny BERT built here from the training split."""
+def _encoder_source(model, articles: Articles, work_dir: Path, seed: int) -> str:
+    """The pretrained encoder to start from: `model.name`, or a tiny BERT built here from the training articles."""
     tiny = model.config.tiny
     if tiny is None:
         return model.config.name
     folder = work_dir / "tiny-bert"
     if not (folder / "config.json").is_file():
-        build_tiny_bert(model.documents(list(split["title"]), list(split["text"])), tiny, folder, seed)
+        build_tiny_bert(model.documents(articles.titles, articles.texts), tiny, folder, seed)
     return str(folder)
 
 
-def _check_vocabulary(model: TransformerModel, split) -> None:
-    rate = unknown_rate(model.tokenizer, model.documents(list(split["title"])[:200], list(split["text"])[:200]))
+def _check_vocabulary(model, articles: Articles) -> None:
+    rate = unknown_rate(model.tokenizer, model.documents(articles.titles[:200], articles.texts[:200]))
     if rate > 0.05:
         raise TaawunError(f"{rate:.1%} of the tokens of the data are [UNK] for this tokenizer: its vocabulary does "
                           "not cover Arabic text. Use an Arabic model, or a larger tiny.vocab_size")
 
 
-def _class_weights(model: TransformerModel, labels: dict[str, list[int]]) -> dict[str, list[float]]:
-    """Balanced class weights per task, from the training split only (absent classes weigh 1)."""
+def _class_weights(model, labels: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """Balanced class weights per task, from the training labels only (absent classes weigh 1)."""
     weights = {}
     for task in model.tasks:
         y = np.asarray(labels[task.name])
@@ -126,13 +81,15 @@ def _class_weights(model: TransformerModel, labels: dict[str, list[int]]) -> dic
     return weights
 
 
-def _encode_split(model: TransformerModel, split, labels: dict[str, list[int]]) -> list[dict[str, Any]]:
-    docs = model.documents(list(split["title"]), list(split["text"]))
-    targets = [model.preprocess(t) for t in split[model.target_field]] if model.target_field else None
-    return encode(model.tokenizer, docs, targets, model.config, labels).features
+def _encode_training(model, articles: Articles, labels: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    docs = model.documents(articles.titles, articles.texts)
+    targets = [model.preprocess(t) for t in articles.targets[model.target_field]] if model.target_field else None
+    weights = articles.weights if articles.weights is not None and not np.all(articles.weights == 1) else None
+    task_labels = {task.name: [int(v) for v in labels[task.name]] for task in model.tasks}
+    return encode(model.tokenizer, docs, targets, model.config, task_labels, weights).features
 
 
-def _precision(config: TransformerModelConfig) -> dict[str, bool]:
+def _precision(config: TransformerConfig) -> dict[str, bool]:
     import torch
 
     choice = config.precision
@@ -145,7 +102,7 @@ def _precision(config: TransformerModelConfig) -> dict[str, bool]:
     return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
 
 
-def _training_args(config: TransformerModelConfig, output_dir: Path, seed: int, has_validation: bool):
+def _training_args(config: TransformerConfig, output_dir: Path, seed: int, has_validation: bool):
     import torch
     from transformers import TrainingArguments
 
@@ -182,23 +139,20 @@ def _training_args(config: TransformerModelConfig, output_dir: Path, seed: int, 
     )
 
 
-def _make_trainer(model: TransformerModel, args, train_set, validation, callbacks):
+def _make_trainer(model, args, train_set, validation: Labelled | None, callbacks):
     """A Trainer whose evaluation is ours: article-level macro-F1 per task (chunks averaged), on validation."""
     from transformers import Trainer
 
     from train.evaluation.metrics import labelled_macro_f1
 
-    labels = {task.name: np.asarray(validation[task.name]) for task in model.tasks} if len(validation) else {}
-    targets = {model.target_field: list(validation[model.target_field])} if model.target_field else {}
-
     class ArticleTrainer(Trainer):
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
             model.network = self.model
-            proba = model.predict_proba(list(validation["title"]), list(validation["text"]), targets)
+            proba = model.predict_proba(validation.articles)
             metrics = {}
             for task in model.tasks:
-                metrics[f"{metric_key_prefix}_{task.name}_macro_f1"] = labelled_macro_f1(labels[task.name],
-                                                                                         proba[task.name])
+                metrics[f"{metric_key_prefix}_{task.name}_macro_f1"] = labelled_macro_f1(
+                    validation.labels[task.name], proba[task.name])
             metrics[f"{metric_key_prefix}_macro_f1"] = float(np.mean(list(metrics.values())))
             metrics["epoch"] = self.state.epoch
             self.log(metrics)
@@ -210,7 +164,7 @@ def _make_trainer(model: TransformerModel, args, train_set, validation, callback
     collator = Collator(pad, None if model.config.padding == "dynamic" else model.config.max_length)
     # eval_dataset only satisfies the Trainer's checks: ArticleTrainer.evaluate reads `validation` itself.
     return ArticleTrainer(model=model.network, args=args, train_dataset=train_set, data_collator=collator,
-                          eval_dataset=validation if len(validation) else None, callbacks=callbacks,
+                          eval_dataset=train_set[:1] if validation is not None else None, callbacks=callbacks,
                           processing_class=model.tokenizer)
 
 
@@ -223,15 +177,13 @@ def _last_checkpoint(folder: str) -> str:
     return last
 
 
-def mlflow_callback():
-    """Per-step train loss and per-epoch validation macro-F1 per task, into the active MLflow run (main process)."""
+def _metrics_callback(log_metrics):
+    """Per-step train loss and per-epoch validation macro-F1 per task, reported through `log_metrics` (main process)."""
     from transformers import TrainerCallback
 
-    class MlflowEpochs(TrainerCallback):
+    class EpochMetrics(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
-            import mlflow
-
-            if not state.is_world_process_zero or not logs or mlflow.active_run() is None:
+            if not state.is_world_process_zero or not logs:
                 return
             metrics = {}
             if "loss" in logs:
@@ -243,6 +195,6 @@ def mlflow_callback():
                     task = key.removeprefix("eval_").removesuffix("_macro_f1").removesuffix("macro_f1") or "mean"
                     metrics[f"epoch/validation/{task.rstrip('_') or 'mean'}/macro_f1"] = value
             if metrics:
-                mlflow.log_metrics(metrics, step=state.global_step)
+                log_metrics(metrics, state.global_step)
 
-    return MlflowEpochs()
+    return EpochMetrics()

@@ -1,0 +1,184 @@
+"""One scikit-learn classifier per task on features a kind computes: the heads of the tfidf and sentence_encoder kinds.
+
+Heads train on the rows that have a label for their task, weighted by the articles' weights (times balanced class
+weights when asked). A `search` tries every combination of a grid per task, scored by macro-F1 with cross-validation
+grouped by duplicate cluster (or on the validation split), and keeps the best. Classifiers are saved with skops,
+never pickle, one file per task.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from train.errors import TaawunError
+from train.models.base import Articles, FitContext, Labelled
+from train.schema import Task
+
+Classifier = Literal["logreg", "linear_svm", "complement_nb", "mlp"]
+# Each classifier's parameters unless the config's `params` say otherwise.
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "logreg": {"C": 10.0, "max_iter": 2000},
+    "linear_svm": {"C": 0.5},
+    "complement_nb": {"alpha": 0.3},
+    "mlp": {"hidden_layer_sizes": (256,), "max_iter": 300, "early_stopping": False},
+}
+# skops refuses to load types it does not know; these are the ones our classifiers are made of.
+TRUSTED_TYPES = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]
+
+Features = Callable[[Task, Articles], Any]  # one task's feature matrix for some articles
+
+
+class SearchConfig(BaseModel):
+    """Hyperparameter search per task: every combination of `grid`, scored by macro-F1, is an MLflow child run."""
+
+    model_config = ConfigDict(extra="forbid")
+    grid: dict[str, list[Any]] = Field(min_length=1)
+    on: Literal["cv", "validation"] = "cv"
+    folds: int = Field(default=3, ge=2)
+
+
+class TaskHeads:
+    """A classifier per task, fit on the rows labelled for it; probabilities in schema label order."""
+
+    def __init__(self, tasks: list[Task], classifier: str, params: dict[str, Any], class_weight: str,
+                 search: SearchConfig | None = None):
+        self.tasks = tasks
+        self.classifier = classifier
+        self.params = {**DEFAULT_PARAMS[classifier], **params}
+        self.class_weight = class_weight
+        self.search = search
+        self.classifiers: dict[str, Any] = {}
+
+    def fit(self, features: Features, articles: Articles, labels: dict[str, np.ndarray], context: FitContext) -> None:
+        """Fit every task's head on `features(task, articles)`; a search first picks its parameters."""
+        weights = articles.weight_array()
+        for task in self.tasks:
+            y = np.asarray(labels[task.name])
+            rows = np.flatnonzero(y >= 0)  # -1: no label for this task (it did not apply)
+            require_two_classes(task, y[rows])
+            x = features(task, articles)[rows]
+            params = self.params
+            if self.search:
+                params = self._search(task, features, x, y[rows], weights[rows], articles.group_array()[rows],
+                                      context)
+            self.classifiers[task.name] = self._fit_one(x, y[rows], weights[rows], params, context.seed)
+
+    def predict_proba(self, features: Features, articles: Articles) -> dict[str, np.ndarray]:
+        """{task: (articles, labels)} probabilities; labels a head never saw get 0."""
+        out = {}
+        for task in self.tasks:
+            classifier = self.classifiers[task.name]
+            x = features(task, articles)
+            proba = np.zeros((x.shape[0], len(task.labels)))
+            proba[:, classifier.classes_] = classifier.predict_proba(x)
+            out[task.name] = proba
+        return out
+
+    def _fit_one(self, x, y: np.ndarray, weights: np.ndarray, params: dict[str, Any], seed: int):
+        if self.class_weight == "balanced":
+            from sklearn.utils.class_weight import compute_sample_weight
+
+            weights = weights * compute_sample_weight("balanced", y)
+        uniform = bool(np.all(weights == 1))
+        return make_classifier(self.classifier, params, seed, y).fit(x, y, sample_weight=None if uniform else weights)
+
+    def _search(self, task: Task, features: Features, x, y, weights, groups, context: FitContext) -> dict[str, Any]:
+        """Every combination of the grid, scored by macro-F1; the best parameters (first on ties)."""
+        keys = list(self.search.grid)
+        best, best_score = self.params, -1.0
+        for values in itertools.product(*(self.search.grid[k] for k in keys)):
+            params = {**self.params, **dict(zip(keys, values, strict=True))}
+            if self.search.on == "validation":
+                score = self._validation_score(task, features, x, y, weights, params, context)
+            else:
+                score = self._cv_score(x, y, weights, groups, params, context.seed)
+            if context.on_trial:
+                context.on_trial(task.name, params, score)
+            if score > best_score:
+                best, best_score = params, score
+        return best
+
+    def _validation_score(self, task, features, x, y, weights, params, context: FitContext) -> float:
+        from sklearn.metrics import f1_score
+
+        if not context.has_validation:
+            raise TaawunError("search.on: validation needs a non-empty validation split; use search.on: cv")
+        validation: Labelled = context.validation
+        y_val = np.asarray(validation.labels[task.name])
+        keep = np.flatnonzero(y_val >= 0)
+        x_val = features(task, validation.articles)[keep]
+        predicted = self._fit_one(x, y, weights, params, context.seed).predict(x_val)
+        return float(f1_score(y_val[keep], predicted, average="macro"))
+
+    def _cv_score(self, x, y, weights, groups, params, seed: int) -> float:
+        from sklearn.metrics import f1_score
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        folds = StratifiedGroupKFold(n_splits=self.search.folds, shuffle=True, random_state=seed)
+        scores = []
+        for fit_rows, score_rows in folds.split(x, y, groups):
+            predicted = self._fit_one(x[fit_rows], y[fit_rows], weights[fit_rows], params, seed).predict(x[score_rows])
+            scores.append(f1_score(y[score_rows], predicted, average="macro"))
+        return float(np.mean(scores))
+
+    def save(self, folder: Path) -> None:
+        """One skops file per task: `classifier-<task>.skops`."""
+        import skops.io as sio
+
+        for name, classifier in self.classifiers.items():
+            sio.dump(classifier, folder / f"classifier-{name}.skops")
+
+    def load(self, folder: Path) -> TaskHeads:
+        """Read the tasks' skops files, refusing any type outside scikit-learn's safe set and ours."""
+        import skops.io as sio
+
+        for task in self.tasks:
+            path = folder / f"classifier-{task.name}.skops"
+            if not path.is_file():
+                raise TaawunError(f"{folder}: no {path.name}; the model folder is incomplete (copy it again, or "
+                                  "retrain)")
+            untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+            if untrusted:
+                raise TaawunError(f"{path}: refusing to load unexpected types {untrusted}; is this a taawun model?")
+            self.classifiers[task.name] = sio.load(path, trusted=TRUSTED_TYPES)
+        return self
+
+
+def make_classifier(name: str, params: dict[str, Any], seed: int, y: np.ndarray):
+    """A scikit-learn classifier with probabilities: logistic regression, calibrated linear SVM, complement NB, MLP."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import ComplementNB
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.svm import LinearSVC
+
+    try:
+        if name == "logreg":
+            return LogisticRegression(**params, random_state=seed)
+        if name == "complement_nb":
+            return ComplementNB(**params)
+        if name == "mlp":
+            return MLPClassifier(**params, random_state=seed)
+        counts = np.bincount(y)
+        folds = min(3, int(counts[counts > 0].min()))
+        if folds < 2:
+            raise TaawunError("linear_svm calibrates probabilities with cross-validation and needs at least two "
+                              "training examples of every class; use classifier: logreg")
+        return CalibratedClassifierCV(LinearSVC(**params, random_state=seed), method="sigmoid", cv=folds)
+    except TypeError as err:
+        raise TaawunError(f"model.params: {err} (check the parameter names of {name})") from None
+
+
+def require_two_classes(task: Task, y: np.ndarray) -> None:
+    """A classifier needs two classes among the training labels of its task."""
+    present = np.unique(y)
+    if len(present) < 2:
+        only = [task.label_names[i] for i in present]
+        raise TaawunError(f"task {task.name!r}: the training split has only {only or 'no'} labels; a classifier needs "
+                          "at least two classes (more data, or another split)")
