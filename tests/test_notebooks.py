@@ -9,12 +9,12 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from conftest import ROOT, experiment_file, run_cli
 from nbclient import NotebookClient
 
+from tests.helpers import ROOT, experiment_file, run_cli
 from train.data import explore as data_explore
-from train.tracking import explore
 from train.errors import TaawunError
+from train.tracking import explore
 
 NOTEBOOKS = ROOT / "notebooks"
 DATASET_NOTEBOOK = NOTEBOOKS / "01_dataset.ipynb"

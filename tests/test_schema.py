@@ -5,8 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import ROOT, SCHEMA, run_cli
 
+from tests.helpers import ROOT, SCHEMA, run_cli
 from train.schema import load_schema
 
 

@@ -106,15 +106,10 @@ def data_report(folder: Path, as_json: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted transformer run from its last checkpoint.")
 def train_command(config: Path, register: str | None, overrides: tuple[str, ...], resume: bool) -> None:
     """Train a model from an experiment config (see configs/experiments/), evaluate it and log it to MLflow."""
-    from train.config.experiment import (
-        deep_merge,
-        resolve_experiment,
-        validate_experiment,
-    )
+    from train.config.experiment import resolve_with_overrides
     from train.workflows.train import train
 
-    resolved = deep_merge(resolve_experiment(config), _parse_overrides(overrides))
-    experiment = validate_experiment(resolved, str(config))
+    resolved, experiment = resolve_with_overrides(config, overrides)
     result = train(experiment, resolved, register=register, resume=resume)
     if result is None:  # a non-main process of a distributed run: the main one reports
         return
@@ -122,26 +117,6 @@ def train_command(config: Path, register: str | None, overrides: tuple[str, ...]
     click.echo(f"\nrun {result.run_id} logged to {result.tracking_uri}")
     click.echo(f"model: runs:/{result.run_id}/model  ({result.model_uri}; local copy: {result.folder / 'model'})")
     click.echo(f"open the MLflow UI: taawun ui{_uri_option(result.tracking_uri)}")
-
-
-def _parse_overrides(pairs: tuple[str, ...]) -> dict:
-    import yaml
-
-    from train.config.experiment import deep_merge
-
-    merged: dict = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise TaawunError(f"--set {pair!r}: write KEY=VALUE, e.g. --set model.params.C=2")
-        nested: dict = {}
-        cursor = nested
-        *parents, last = key.split(".")
-        for part in parents:
-            cursor = cursor.setdefault(part, {})
-        cursor[last] = yaml.safe_load(value)
-        merged = deep_merge(merged, nested)
-    return merged
 
 
 def _uri_option(uri: str) -> str:
@@ -152,6 +127,34 @@ def _uri_option(uri: str) -> str:
 
 TRACKING_OPTION = click.option("--tracking-uri", "uri", metavar="URI",
                                help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Config files: see what one resolves to, every default filled in."""
+
+
+@config_group.command("show")
+@click.argument("config", type=EXISTING_FILE)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a value of an experiment, as in `taawun train`.")
+def config_show(config: Path, overrides: tuple[str, ...]) -> None:
+    """Print CONFIG (an experiment or a data config) resolved: bases merged, overrides applied, defaults filled in."""
+    import yaml
+
+    from train.config.loading import read_yaml
+
+    if "sources" in read_yaml(config):
+        from train.data.config import load_data_config
+
+        if overrides:
+            raise TaawunError("--set applies to experiment configs; edit the data config itself")
+        resolved = load_data_config(config)[0].model_dump(mode="json", by_alias=True)
+    else:
+        from train.config.experiment import resolve_with_overrides
+
+        resolved = resolve_with_overrides(config, overrides)[1].model_dump(mode="json")
+    click.echo(yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False), nl=False)
 
 
 @cli.command("evaluate")

@@ -6,12 +6,13 @@ is merged under it, key by key, recursively.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from train.config.loading import read_yaml, validate_config
+from train.config.loading import parse_yaml_value, read_yaml, validate_config
 from train.errors import TaawunError
 from train.models import registry
 
@@ -98,6 +99,29 @@ def validate_experiment(data: dict[str, Any], source: str) -> ExperimentConfig:
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     """Load an experiment file (with its bases) and optional overrides, and validate it."""
     return validate_experiment(deep_merge(resolve_experiment(path), overrides or {}), str(path))
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` options as a nested mapping; values read as in a config file."""
+    merged: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise TaawunError(f"--set {pair!r}: write KEY=VALUE, e.g. --set model.params.C=2")
+        nested: dict[str, Any] = {}
+        cursor = nested
+        *parents, last = key.split(".")
+        for part in parents:
+            cursor = cursor.setdefault(part, {})
+        cursor[last] = parse_yaml_value(value)
+        merged = deep_merge(merged, nested)
+    return merged
+
+
+def resolve_with_overrides(path: str | Path, overrides: Sequence[str]) -> tuple[dict[str, Any], ExperimentConfig]:
+    """The experiment file merged over its bases with `--set` overrides: the merged mapping and the validated config."""
+    resolved = deep_merge(resolve_experiment(path), parse_overrides(overrides))
+    return resolved, validate_experiment(resolved, str(path))
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:

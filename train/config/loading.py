@@ -27,6 +27,14 @@ _Loader.add_implicit_resolver(
 )
 
 
+def parse_yaml_value(text: str):
+    """One value written as in a config file (`no` stays a string, `[1, 2]` is a list)."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
+        raise TaawunError(f"{text!r} is not a YAML value: {getattr(err, 'problem', err)}") from None
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping from `path`; a missing file or a YAML syntax error is a TaawunError."""
     path = Path(path)

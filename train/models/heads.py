@@ -8,7 +8,9 @@ never pickle, one file per task.
 
 from __future__ import annotations
 
+import importlib.abc
 import itertools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -129,15 +131,13 @@ class TaskHeads:
 
     def save(self, folder: Path) -> None:
         """One skops file per task: `classifier-<task>.skops`."""
-        import skops.io as sio
-
+        sio = skops_io()
         for name, classifier in self.classifiers.items():
             sio.dump(classifier, folder / f"classifier-{name}.skops")
 
     def load(self, folder: Path) -> TaskHeads:
         """Read the tasks' skops files, refusing any type outside scikit-learn's safe set and ours."""
-        import skops.io as sio
-
+        sio = skops_io()
         for task in self.tasks:
             path = folder / f"classifier-{task.name}.skops"
             if not path.is_file():
@@ -148,6 +148,32 @@ class TaskHeads:
                 raise TaawunError(f"{path}: refusing to load unexpected types {untrusted}; is this a taawun model?")
             self.classifiers[task.name] = sio.load(path, trusted=TRUSTED_TYPES)
         return self
+
+
+def skops_io():
+    """`skops.io`, imported without importing torch when torch is not loaded yet.
+
+    skops lists scikit-learn's estimators with `all_estimators()`, which imports every scikit-learn package, among them
+    `sklearn.externals.array_api_compat.torch`, which imports torch: 2 s and hundreds of MB for nothing, since no
+    estimator lives there (the walk skips packages that fail to import). Hidden, torch stays importable afterwards.
+    """
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+
+    class HideTorch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError(f"{name} is not imported while skops lists scikit-learn's estimators")
+
+    hidden = HideTorch()
+    sys.meta_path.insert(0, hidden)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(hidden)
+    return skops.io
 
 
 def make_classifier(name: str, params: dict[str, Any], seed: int, y: np.ndarray):

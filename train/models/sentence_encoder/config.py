@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train.features.tfidf import TfidfOptions
-from train.models.heads import SearchConfig
+from train.models.heads import DEFAULT_PARAMS, SearchConfig
 
 
 class SentenceEncoderConfig(BaseModel):
@@ -23,8 +23,14 @@ class SentenceEncoderConfig(BaseModel):
     tfidf: TfidfOptions = TfidfOptions()
     tfidf_weight: float = Field(default=1.0, gt=0)
     head: Literal["logreg", "mlp"] = "logreg"
-    params: dict[str, Any] = Field(default={}, description="head parameters over train.models.heads.DEFAULT_PARAMS")
+    params: dict[str, Any] = Field(default={}, description="head parameters; unset ones take DEFAULT_PARAMS's")
     class_weight: Literal["balanced", "none"] = "balanced"
     search: SearchConfig | None = None
     batch_size: int = Field(default=128, ge=1)
     cache_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _fill_params(self):
+        """The head's default parameters under the ones given, so that the config shows what runs."""
+        self.params = {**DEFAULT_PARAMS[self.head], **self.params}
+        return self

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train.features.tfidf import TfidfOptions
-from train.models.heads import SearchConfig
+from train.models.heads import DEFAULT_PARAMS, SearchConfig
 
 
 class TfidfConfig(BaseModel):
@@ -17,7 +17,13 @@ class TfidfConfig(BaseModel):
     kind: Literal["tfidf"] = "tfidf"
     features: TfidfOptions = TfidfOptions()
     classifier: Literal["logreg", "linear_svm", "complement_nb"] = "logreg"
-    params: dict[str, Any] = Field(default={}, description="classifier parameters over train.models.heads."
-                                                           "DEFAULT_PARAMS, e.g. {C: 4.0} or {alpha: 0.3}")
+    params: dict[str, Any] = Field(default={}, description="classifier parameters, e.g. {C: 4.0} or {alpha: 0.3}; "
+                                                           "unset ones take DEFAULT_PARAMS's")
     class_weight: Literal["balanced", "none"] = "balanced"
     search: SearchConfig | None = None
+
+    @model_validator(mode="after")
+    def _fill_params(self):
+        """The classifier's default parameters under the ones given, so that the config shows what runs."""
+        self.params = {**DEFAULT_PARAMS[self.classifier], **self.params}
+        return self

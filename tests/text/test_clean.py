@@ -1,12 +1,12 @@
 """Tests for train.text.clean: cleaning scraped article text and normalizing Arabic."""
 
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.helpers import SHARED_DATA
 from train.text.clean import (
     BUILTIN_BOILERPLATE,
     REMOVAL_KINDS,
@@ -17,7 +17,7 @@ from train.text.clean import (
     normalize_arabic,
 )
 
-SEED_ARTICLE = Path(__file__).resolve().parents[2] / "shared/data/seed/article.txt"
+SEED_ARTICLE = SHARED_DATA / "seed" / "article.txt"
 
 NO_CLEANING = CleaningOptions(
     strip_html=False,

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import (
+
+from tests.helpers import (
     ROOT,
     arabic_text,
     experiment_file,

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import yaml
-from conftest import ROOT, run_cli, shared_file
+
+from tests.helpers import ROOT, run_cli, shared_file
 
 
 def _build(name: str, tmp_path: Path) -> dict:

@@ -6,7 +6,8 @@ import csv
 import json
 
 import mlflow
-from conftest import SCHEMA, arabic_text, run_cli, write_jsonl
+
+from tests.helpers import SCHEMA, arabic_text, run_cli, write_jsonl
 
 
 def _raw_articles(tmp_path, n=30):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import SCHEMA, run_cli
+from tests.helpers import SCHEMA, run_cli
 
 
 def test_suggest_writes_label_studio_tasks(trained, tmp_path):

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
 
-LEGACY = Path(__file__).parent / "fixtures" / "legacy"
+from tests.helpers import run_cli
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
 
 
 @pytest.mark.parametrize("kind", ["tfidf", "encoder", "transformer"])

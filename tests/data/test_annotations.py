@@ -8,9 +8,9 @@ from pathlib import Path
 
 import datasets
 import pytest
-from conftest import arabic_text, run_cli, write_config, write_jsonl
 from sklearn.metrics import cohen_kappa_score
 
+from tests.helpers import arabic_text, run_cli, write_config, write_jsonl
 from train.data.agreement import cohen_kappa, krippendorff_alpha
 
 TOPIC_ONLY = "name: topics\ntasks:\n  - name: topic\n    labels: [politics, security, sports]\n    aliases: {sport: sports}\n"

@@ -8,7 +8,8 @@ import time
 import mlflow
 import pandas as pd
 import pytest
-from conftest import experiment_file, run_cli
+
+from tests.helpers import experiment_file, run_cli
 
 
 def _client(trained):
@@ -135,7 +136,7 @@ def test_runs_table_and_compare(trained, tmp_path, sample_dataset):
 
 def test_pair_task_uses_the_target(tmp_path):
     """A stance-toward-a-claim task: trained through the CLI; the prediction depends on the claim."""
-    from conftest import arabic_text, write_config, write_jsonl
+    from tests.helpers import arabic_text, write_config, write_jsonl
 
     schema = tmp_path / "schema.yaml"
     schema.write_text("name: pairs\ntasks:\n  - name: stance\n    target_field: claim\n"

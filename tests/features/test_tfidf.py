@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import arabic_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from tests.helpers import arabic_text
 from train.features.tfidf import TfidfFeatures, TfidfOptions
 
 DOCS = [arabic_text(i, words=30) + f" رقم{i % 5}، وزارة" for i in range(60)]

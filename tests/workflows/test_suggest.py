@@ -10,8 +10,8 @@ import datasets
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, experiment_file, run_cli, write_config, write_jsonl
 
+from tests.helpers import ROOT, experiment_file, run_cli, write_config, write_jsonl
 from train.errors import TaawunError
 from train.labelstudio import labelstudio_config
 from train.models.predictor import load_predictor

