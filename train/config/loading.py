@@ -15,7 +15,21 @@ Model = TypeVar("Model", bound=pydantic.BaseModel)
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false are booleans, so labels such as `yes` and `no` stay strings."""
+    """YAML 1.2 booleans (only true/false, so labels such as `yes` and `no` stay strings); no key twice in a mapping.
+
+    PyYAML keeps the last of two equal keys, so a second `annotations:` silently dropped the first one's annotators.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (first at line {seen[key] + 1}); merge the two or remove "
+                    "one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -24,6 +38,11 @@ _Loader.yaml_implicit_resolvers = {
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+# YAML 1.2 floats without a dot: 1e3, 2E-5 (PyYAML's YAML 1.1 rules read them as strings).
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789.")
 )
 
 

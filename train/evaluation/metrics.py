@@ -71,7 +71,7 @@ def compute_metrics(pred: TaskPredictions, *, bootstrap: int = 1000, confidence:
     present = np.union1d(y_true, y_pred).astype(np.int64)
     metrics: dict[str, Any] = {"n": int(len(y_true))}
     metrics.update(summary_metrics(y_true, y_pred, present))
-    metrics["macro_f1_ci"] = bootstrap_macro_f1(y_true, y_pred, present, k, bootstrap, confidence, seed)
+    metrics["macro_f1_ci"] = bootstrap_macro_f1(y_true, y_pred, k, bootstrap, confidence, seed)
     metrics["bootstrap"] = {"resamples": int(bootstrap), "confidence": float(confidence), "seed": int(seed)}
     metrics["per_class"] = per_class_metrics(y_true, y_pred, pred.labels)
     metrics["confusion_matrix"] = confusion_counts(y_true, y_pred, k).tolist()
@@ -111,9 +111,14 @@ def summary_metrics(y_true: np.ndarray, y_pred: np.ndarray, present: np.ndarray)
     }
 
 
-def bootstrap_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, present: np.ndarray, k: int, resamples: int,
-                       confidence: float, seed: int) -> list[float] | None:
-    """Percentile bootstrap interval [low, high] of macro-F1 over `present`; None for no resamples or no rows."""
+def bootstrap_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, k: int, resamples: int, confidence: float,
+                       seed: int) -> list[float] | None:
+    """Percentile bootstrap interval [low, high] of macro-F1; None for no resamples or no rows.
+
+    Each resample is scored as the point estimate is: over the labels present in its own gold or predicted labels. (A
+    resample that misses a rare label would otherwise count that label as F1 0, and pull the interval below the
+    estimate: a perfect classifier got [0.75, 1.0].)
+    """
     n = len(y_true)
     if resamples <= 0 or n == 0:
         return None
@@ -122,7 +127,7 @@ def bootstrap_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, present: np.ndarr
     codes = y_true * k + y_pred
     rows = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
     scores = np.concatenate([
-        macro_f1_of_counts(resample_counts(codes[rows[start:start + BLOCK]], k), present)
+        macro_f1_of_counts(resample_counts(codes[rows[start:start + BLOCK]], k))
         for start in range(0, resamples, BLOCK)
     ])
     tail = (1 - confidence) / 2 * 100
@@ -137,13 +142,17 @@ def resample_counts(codes: np.ndarray, k: int) -> np.ndarray:
     return counts.reshape(len(codes), k, k)
 
 
-def macro_f1_of_counts(counts: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Macro-F1 of each confusion matrix in `counts` over the `present` labels, as scikit-learn with zero_division=0."""
+def macro_f1_of_counts(counts: np.ndarray) -> np.ndarray:
+    """Macro-F1 of each confusion matrix in `counts`, as scikit-learn scores one sample (zero_division=0).
+
+    The mean runs over the labels present in that matrix's gold or predicted labels.
+    """
     tp = np.diagonal(counts, axis1=1, axis2=2).astype(np.float64)
-    # F1 = 2TP / (2TP + FP + FN) = 2TP / (gold count + predicted count); a label absent from both scores 0.
+    # F1 = 2TP / (2TP + FP + FN) = 2TP / (gold count + predicted count).
     denominator = counts.sum(axis=2) + counts.sum(axis=1)
-    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    return f1[:, present].mean(axis=1)
+    present = denominator > 0
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=present)
+    return f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
 def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, dict]:
