@@ -2,8 +2,8 @@
 
 From a small seeded labelled set, each round adds `--batch` articles of the pool, picked by the strategy (both skip
 near-duplicates of articles picked in the same round, as `taawun`'s suggestions do), retrains the TF-IDF baseline
-(`configs/experiments/tfidf.yaml`, `train.baseline.TfidfModel` directly) and scores macro-F1 on a fixed held-out test
-part. Repeated over `--seeds` seeds (the initial set and the random picks change; the test part does not).
+(`configs/experiments/tfidf.yaml`, fit directly through the model-kind contract) and scores macro-F1 on a fixed held-out
+test part. Repeated over `--seeds` seeds (the initial set and the random picks change; the test part does not).
 
 - gold (default schema, 240 articles, three tasks): 30% held out (grouped by duplicate cluster, stratified on
   bilateral_security_cooperation), the other 70% is the pool; the curve is the mean macro-F1 over the tasks.
@@ -21,18 +21,16 @@ mean of each task's curve per strategy.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import common
+
 STRATEGIES = ("random", "uncertainty")
 DEFAULTS = {  # per data set: seeds, start, batch, max labels, pool, test size
     "gold": {"seeds": 10, "start": 20, "batch": 10, "max_labels": 120, "pool": None, "test_size": None},
@@ -40,72 +38,42 @@ DEFAULTS = {  # per data set: seeds, start, batch, max labels, pool, test size
 }
 
 
-@dataclass
-class Part:
-    """Articles as plain columns: cleaned title and text, label indices per task (-1: none), targets."""
+def build_parts(name: str, folder: Path, args):
+    """The pool and the fixed test part (Labelled), cleaned and de-duplicated by `taawun data build`; and the schema."""
+    from train.data.config import SplitConfig
 
-    columns: dict[str, list]
-
-    def __len__(self) -> int:
-        return len(self.columns["text"])
-
-    def take(self, rows) -> Part:
-        return Part({key: [values[i] for i in rows] for key, values in self.columns.items()})
-
-
-def build_parts(name: str, folder: Path, args) -> tuple[Part, Part, object]:
-    """The pool and the fixed test part, cleaned and de-duplicated by `taawun data build`; and the schema."""
-    from train.data.build import build_dataset, open_dataset
-    from train.data.config import SplitConfig, load_data_config
-
-    config, schema = load_data_config(ROOT / "configs" / "data" / f"{name}.yaml")
-    update = {"output": folder / name}
+    changes = {}
     if name == "gold":
-        update["split"] = SplitConfig(strategy="random", stratify_by="bilateral_security_cooperation", train=0.7,
-                                      validation=0.0, test=0.3)
-    build_dataset(config.model_copy(update=update), schema)
-    dataset, _, _ = open_dataset(folder / name)
+        changes["split"] = SplitConfig(strategy="random", stratify_by="bilateral_security_cooperation", train=0.7,
+                                       validation=0.0, test=0.3)
+    built, schema = common.dataset(name, folder, **changes)
     import datasets
 
-    train = datasets.concatenate_datasets([dataset["train"], dataset["validation"]])
-    pool, test = _columns(train, schema), _columns(dataset["test"], schema)
+    train = datasets.concatenate_datasets([built["train"], built["validation"]])
+    pool, test = common.labelled(train, schema.tasks), common.labelled(built["test"], schema.tasks)
     rng = np.random.default_rng(0)
     if args.pool and len(pool) > args.pool:
-        pool = pool.take(np.sort(rng.choice(len(pool), args.pool, replace=False)))
+        pool = common.subset(pool, np.sort(rng.choice(len(pool), args.pool, replace=False)))
     if args.test_size and len(test) > args.test_size:
-        test = test.take(np.sort(rng.choice(len(test), args.test_size, replace=False)))
+        test = common.subset(test, np.sort(rng.choice(len(test), args.test_size, replace=False)))
     return pool, test, schema
 
 
-def _columns(split, schema) -> Part:
-    names = ["title", "text", *schema.task_names, *(t.target_field for t in schema.tasks if t.target_field)]
-    return Part({name: list(split[name]) for name in names})
-
-
-def initial_set(pool: Part, tasks, size: int, rng) -> list[int]:
+def initial_set(pool, tasks, size: int, rng) -> list[int]:
     """A random labelled set with at least two classes of every task (a classifier needs two)."""
     for _ in range(1000):
         rows = rng.choice(len(pool), size, replace=False).tolist()
-        if all(len({pool.columns[t.name][i] for i in rows} - {-1}) >= 2 for t in tasks):
+        if all(len(set(pool.labels[t.name][rows].tolist()) - {-1}) >= 2 for t in tasks):
             return rows
     sys.exit(f"no random set of {size} articles has two classes of every task; raise --start")
 
 
-def fit_and_score(model_config, tasks, schema, pool: Part, labelled: list[int], test: Part, seed: int):
-    """Train on the labelled rows; returns the model and the test macro-F1 per task."""
-    from train.evaluation.metrics import labelled_macro_f1
-    from train.models.tfidf.model import TfidfModel
+def fit_and_score(model_config, tasks, pool, labelled: list[int], test, seed: int):
+    """Train on the labelled rows of the pool; returns the model and the test macro-F1 per task."""
+    from train.models.base import FitContext
 
-    model = TfidfModel(model_config, tasks)
-    model.fit(pool.take(labelled).columns, seed)
-    proba = predict(model, tasks, test)
-    scores = {task.name: labelled_macro_f1(test.columns[task.name], proba[task.name]) for task in tasks}
-    return model, scores
-
-
-def predict(model, tasks, part: Part) -> dict[str, np.ndarray]:
-    targets = {t.target_field: part.columns[t.target_field] for t in tasks if t.target_field}
-    return model.predict_proba(part.columns["title"], part.columns["text"], targets)
+    result = common.fit_and_score(model_config, tasks, common.subset(pool, labelled), test, FitContext(seed=seed))
+    return result["model"], result["f1"]
 
 
 def learning_curve(strategy: str, seed: int, setup: dict, args) -> list[tuple[int, dict[str, float]]]:
@@ -116,7 +84,7 @@ def learning_curve(strategy: str, seed: int, setup: dict, args) -> list[tuple[in
     labelled = initial_set(pool, tasks, args.start, np.random.default_rng(seed))
     curve = []
     for round_number in range(10_000):
-        model, scores = fit_and_score(setup["model_config"], tasks, schema, pool, labelled, setup["test"], seed)
+        model, scores = fit_and_score(setup["model_config"], tasks, pool, labelled, setup["test"], seed)
         curve.append((len(labelled), scores))
         taken = set(labelled)
         candidates = [i for i in range(len(pool)) if i not in taken]
@@ -124,7 +92,7 @@ def learning_curve(strategy: str, seed: int, setup: dict, args) -> list[tuple[in
             return curve
         batch = min(args.batch, args.max_labels - len(labelled))
         if strategy == "uncertainty":
-            priority = uncertainty(predict(model, tasks, pool.take(candidates)), tasks, schema, args.measure)
+            priority = uncertainty(model.predict_proba(pool.articles.select(candidates)), tasks, schema, args.measure)
         else:
             priority = np.zeros(len(candidates))  # select() draws its own seeded order for "random"
         picked, _ = select(priority, setup["clusters"][candidates], batch, strategy, seed * 1000 + round_number)
@@ -147,23 +115,19 @@ def report(curves: dict[str, list], tasks, target: float, full: float) -> None:
     task_note = "mean macro-F1 over the tasks" if len(tasks) > 1 else f"{tasks[0].name} macro-F1"
     print(f"\nLearning curves ({task_note} on the held-out test part; mean ± std over {len(curves['random'])} seeds; "
           f"whole pool: {full:.3f})\n")
-    print("| labels | " + " | ".join(STRATEGIES) + " | uncertainty - random |")
-    print("|---|" + "---|" * (len(STRATEGIES) + 1))
-    for row, labels in enumerate(points):
-        cells = [f"{mean_over_tasks[s][:, row].mean():.3f} ± {mean_over_tasks[s][:, row].std():.3f}"
-                 for s in STRATEGIES]
-        gap = mean_over_tasks["uncertainty"][:, row].mean() - mean_over_tasks["random"][:, row].mean()
-        print(f"| {labels} | " + " | ".join(cells) + f" | {gap:+.3f} |")
+    rows = []
+    for column, labels in enumerate(points):
+        gap = mean_over_tasks["uncertainty"][:, column].mean() - mean_over_tasks["random"][:, column].mean()
+        rows.append([labels, *(common.mean_sd(mean_over_tasks[s][:, column]) for s in STRATEGIES), f"{gap:+.3f}"])
+    print("\n".join(common.table(["labels", *STRATEGIES, "uncertainty - random"], rows)))
     print(f"\nLabels needed to reach macro-F1 {target:.3f} (mean curve):\n")
-    print("| strategy | labels |\n|---|---|")
-    for s in STRATEGIES:
-        print(f"| {s} | {labels_to_reach(points, mean_over_tasks[s].mean(axis=0).tolist(), target)} |")
+    print("\n".join(common.table(["strategy", "labels"], [
+        [s, labels_to_reach(points, mean_over_tasks[s].mean(axis=0).tolist(), target)] for s in STRATEGIES])))
     if len(tasks) > 1:
         print("\nPer task: macro-F1 averaged over the whole curve (all rounds and seeds)\n")
-        print("| task | " + " | ".join(STRATEGIES) + " |\n|---|" + "---|" * len(STRATEGIES))
-        for task in tasks:
-            cells = [f"{np.mean([sc[task.name] for run in curves[s] for _, sc in run]):.3f}" for s in STRATEGIES]
-            print(f"| {task.name} | " + " | ".join(cells) + " |")
+        print("\n".join(common.table(["task", *STRATEGIES], [
+            [task.name, *(f"{np.mean([sc[task.name] for run in curves[s] for _, sc in run]):.3f}" for s in STRATEGIES)]
+            for task in tasks])))
 
 
 def parse_args():
@@ -177,7 +141,7 @@ def parse_args():
     parser.add_argument("--test-size", type=int, help="test subsample (ANT)")
     parser.add_argument("--target", type=float, help="macro-F1 to reach (default: 95%% of the whole-pool model's)")
     parser.add_argument("--measure", choices=["entropy", "margin"], default="entropy",
-                        help="uncertainty measure (train.annotate.uncertainty); taawun suggests with entropy")
+                        help="uncertainty measure (train.workflows.suggest.uncertainty); taawun suggests with entropy")
     args = parser.parse_args()
     for key, value in DEFAULTS[args.data].items():
         if getattr(args, key) is None:
@@ -189,10 +153,7 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
-    if not SHARED.exists():
-        print(f"skipped: {SHARED} is absent (this benchmark needs the project's shared real data)")
-        return
-    os.chdir(ROOT)  # the data configs' paths are relative to the project root
+    common.require()
     from threadpoolctl import threadpool_limits
 
     # Hundreds of small fits: with 2 OpenMP/OpenBLAS threads on a 2-core machine that is busy with something else,
@@ -203,17 +164,16 @@ def main() -> None:
 
 def run(args) -> None:
     """Build the data, run every strategy and seed, print the tables."""
-    from train.config.experiment import load_experiment
     from train.workflows.suggest import near_duplicate_clusters
 
     started = time.perf_counter()
-    model_config = load_experiment(ROOT / "configs" / "experiments" / "tfidf.yaml").model
+    model_config = common.experiment_model("tfidf")
     with tempfile.TemporaryDirectory() as tmp:
         pool, test, schema = build_parts(args.data, Path(tmp), args)
     tasks = schema.tasks
     setup = {"pool": pool, "test": test, "schema": schema, "tasks": tasks, "model_config": model_config,
-             "clusters": near_duplicate_clusters(pool.columns["text"])}
-    _, whole = fit_and_score(model_config, tasks, schema, pool, list(range(len(pool))), test, 13)
+             "clusters": near_duplicate_clusters(pool.articles.texts)}
+    _, whole = fit_and_score(model_config, tasks, pool, list(range(len(pool))), test, common.SEED)
     full = float(np.mean(list(whole.values())))
     target = args.target if args.target is not None else round(0.95 * full, 3)
     print(f"{args.data}: pool {len(pool)} articles ({len(set(setup['clusters'].tolist()))} near-duplicate clusters), "

