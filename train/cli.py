@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -110,13 +112,32 @@ def train_command(config: Path, register: str | None, overrides: tuple[str, ...]
     from train.workflows.train import train
 
     resolved, experiment = resolve_with_overrides(config, overrides)
-    result = train(experiment, resolved, register=register, resume=resume)
+    with sigterm_as_interrupt():
+        result = train(experiment, resolved, register=register, resume=resume)
     if result is None:  # a non-main process of a distributed run: the main one reports
         return
     click.echo(result.table())
     click.echo(f"\nrun {result.run_id} logged to {result.tracking_uri}")
     click.echo(f"model: runs:/{result.run_id}/model  ({result.model_uri}; local copy: {result.folder / 'model'})")
     click.echo(f"open the MLflow UI: taawun ui{_uri_option(result.tracking_uri)}")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (from `timeout`, `docker stop`, SLURM) stops the command as Ctrl-C does, cleaning up on the way.
+
+    By default SIGTERM ends Python at once: MLflow runs would stay RUNNING, temporary files would stay behind.
+    """
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _uri_option(uri: str) -> str:
@@ -127,6 +148,27 @@ def _uri_option(uri: str) -> str:
 
 TRACKING_OPTION = click.option("--tracking-uri", "uri", metavar="URI",
                                help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
+
+
+@cli.command("tune")
+@click.argument("config", type=EXISTING_FILE)
+@click.option("--register", metavar="NAME", help="Register the chosen model in the MLflow model registry under NAME.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value (YAML value).")
+def tune_command(config: Path, register: str | None, overrides: tuple[str, ...]) -> None:
+    """Compare the candidate models of CONFIG's `tune:` section by grouped CV on the train split; train the best."""
+    import yaml
+
+    from train.config.experiment import resolve_with_overrides
+    from train.workflows.tune import tune
+
+    _, experiment = resolve_with_overrides(config, overrides)
+    with sigterm_as_interrupt():
+        result = tune(experiment, register=register)
+    click.echo(result.table())
+    click.echo("\nchosen model (a config section you can use as is):\n" + yaml.safe_dump(
+        {"model": result.chosen.config.model_dump(mode="json")}, allow_unicode=True, sort_keys=False))
+    click.echo(result.run.table())
+    click.echo(f"\nrun {result.run.run_id} logged to {result.run.tracking_uri} (its child runs are the trials)")
 
 
 @cli.group("config")
@@ -176,8 +218,9 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
     from train.data.table import parse_fields
     from train.workflows.evaluate import describe, evaluate_model
 
-    results, run_id = evaluate_model(model, source, split, parse_fields(fields), EvaluationConfig(), uri,
-                                     log=not no_log)
+    with sigterm_as_interrupt():
+        results, run_id = evaluate_model(model, source, split, parse_fields(fields), EvaluationConfig(), uri,
+                                         log=not no_log)
     click.echo(json.dumps(results, ensure_ascii=False, indent=2) if as_json else describe(results))
     if run_id:
         click.echo(f"evaluation run {run_id} logged", err=True)
@@ -190,13 +233,16 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
               help="A .jsonl or .csv file for the predictions.")
 @click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
-def predict_command(model: str, source: Path, output: Path, fields: tuple[str, ...], batch_size: int) -> None:
+@TRACKING_OPTION
+def predict_command(model: str, source: Path, output: Path, fields: tuple[str, ...], batch_size: int,
+                    uri: str | None) -> None:
     """Predict every task for the raw articles in a JSONL/CSV/Parquet file."""
     from train.data.table import parse_fields
     from train.models.predictor import load_predictor
     from train.workflows.predict import predict_file
 
-    summary = predict_file(load_predictor(model), source, output, parse_fields(fields), batch_size)
+    with sigterm_as_interrupt():
+        summary = predict_file(load_predictor(model, uri), source, output, parse_fields(fields), batch_size)
     for problem in summary.malformed:
         click.echo(problem, err=True)
     skipped = f"; {len(summary.malformed)} malformed record(s) skipped (listed above)" if summary.malformed else ""
@@ -207,25 +253,34 @@ def predict_command(model: str, source: Path, output: Path, fields: tuple[str, .
 @click.option("--experiment", help="Only this experiment.")
 @click.option("--compare", nargs=2, metavar="RUN RUN", help="Two run ids side by side.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--stale", is_flag=True, help="List runs left RUNNING by a process that is gone (killed).")
+@click.option("--clean-stale", is_flag=True, help="Mark the runs --stale lists FAILED.")
 @TRACKING_OPTION
-def runs_command(experiment: str | None, compare: tuple[str, str] | None, limit: int, uri: str | None) -> None:
-    """List the runs in the tracking store (experiment, model, task, test macro-F1), or compare two."""
-    from train.tracking.runs import compare_runs, run_table
+def runs_command(experiment: str | None, compare: tuple[str, str] | None, limit: int, stale: bool, clean_stale: bool,
+                 uri: str | None) -> None:
+    """List the runs in the tracking store (experiment, status, model, task, test macro-F1), or compare two."""
+    from train.tracking.runs import compare_runs, run_table, stale_runs
     from train.tracking.store import tracking_uri
 
     uri = tracking_uri(uri)
-    click.echo(compare_runs(uri, *compare) if compare else run_table(uri, experiment, limit))
+    if stale or clean_stale:
+        click.echo(stale_runs(uri, clean=clean_stale))
+    else:
+        click.echo(compare_runs(uri, *compare) if compare else run_table(uri, experiment, limit))
 
 
 @cli.command("ui")
-@click.option("--port", type=int, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port to serve on (default: 5050, else a free one when 5050 is busy).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on. The UI has no login: anything but loopback opens the runs to the network.")
 @TRACKING_OPTION
-def ui_command(port: int | None, uri: str | None) -> None:
+def ui_command(port: int | None, host: str, uri: str | None) -> None:
     """Open the MLflow UI on the project's tracking store (the URL is printed)."""
     from train.tracking.store import tracking_uri
     from train.tracking.ui import serve_ui
 
-    serve_ui(tracking_uri(uri), port)
+    serve_ui(tracking_uri(uri), port, host)
 
 
 @cli.group()
@@ -244,14 +299,15 @@ def annotate() -> None:
 @click.option("--task", "tasks", multiple=True, help="Only these tasks' uncertainty counts (default: all).")
 @click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@TRACKING_OPTION
 def annotate_suggest(model: str, source: Path, count: int, output: Path, strategy: str, tasks: tuple[str, ...],
-                     fields: tuple[str, ...], seed: int) -> None:
+                     fields: tuple[str, ...], seed: int, uri: str | None) -> None:
     """Pick the N articles MODEL is least sure of (no two near-duplicates), pre-annotated, for Label Studio."""
     from train.data.table import parse_fields
     from train.workflows.suggest import suggest
 
     result = suggest(model, source, count, output, strategy=strategy, fields=parse_fields(fields), seed=seed,
-                     tasks=list(tasks) or None)
+                     tasks=list(tasks) or None, tracking_uri=uri)
     click.echo(result.describe())
 
 
@@ -294,6 +350,39 @@ def cache_clear_command(folder: Path | None, encoder: str | None) -> None:
         raise TaawunError(f"no cache for encoder {encoder!r} in {folder}; `taawun cache info` lists them")
     shutil.rmtree(target, ignore_errors=True)
     click.echo(f"cleared {target}")
+
+
+@cli.group()
+def weak() -> None:
+    """Weak supervision: label unlabelled articles with the schema's rules (silver labels)."""
+
+
+@weak.command("apply")
+@click.argument("schema_path", metavar="SCHEMA", type=EXISTING_FILE)
+@click.option("--input", "source", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Unlabelled articles (JSONL, CSV/TSV or Parquet) with an id column.")
+@click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN",
+              help="Map the input's columns: --field text=body (keys: id, title, text).")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The silver annotation file to write (JSONL); its report goes beside it (.report.json).")
+@click.option("--gold", type=click.Path(exists=True, path_type=Path),
+              help="Labelled articles to score the rules on: a raw file, a built dataset folder or a data config.")
+@click.option("--gold-field", "gold_fields", multiple=True, metavar="KEY=COLUMN",
+              help="Map a raw gold file's columns: --gold-field topic=label.")
+@click.option("--min-confidence", default=0.8, show_default=True, type=click.FloatRange(0, 1),
+              help="The label model's posterior an article needs to get a silver label.")
+def weak_apply_command(schema_path: Path, source: Path, fields: tuple[str, ...], output: Path, gold: Path | None,
+                       gold_fields: tuple[str, ...], min_confidence: float) -> None:
+    """Label the articles of --input with SCHEMA's rules, combined by a label model; report each rule's figures."""
+    from train.data.table import parse_fields
+    from train.weak.apply import weak_apply
+
+    result = weak_apply(schema_path, source, output, parse_fields(fields), gold, parse_fields(gold_fields),
+                        min_confidence)
+    for problem in result.malformed:
+        click.echo(problem, err=True)
+    click.echo(result.describe())
+    click.echo(f"silver labels written to {result.output} (report: {result.report_file})", err=True)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.helpers import experiment_file, run_cli
+from tests.helpers import experiment_file, run_cli, write_jsonl
 from train.tracking.ui import free_port
 
 
@@ -92,3 +92,19 @@ def test_mlflow_ui_shows_the_run_in_chromium(server, served_run, tmp_path):
     assert "tfidf-served" in dom  # the run, by name
     assert "test/topic/macro_f1" in dom  # its metrics
     assert "served" in dom  # the experiment
+
+
+def test_commands_load_models_from_the_tracking_uri_they_are_given(server, served_run, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    texts = ["فاز المنتخب الوطني في المباراة النهائية للبطولة بهدفين", "ارتفعت أسعار النفط في الأسواق العالمية",
+             "استقبل وزير الخارجية نظيره لبحث العلاقات الثنائية"]
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"x{i}", "text": text, "topic": "sports"}
+                                                 for i, text in enumerate(texts)])
+    for model in (f"runs:/{served_run}/model", "models:/taawun-sample/1"):
+        for command in (["predict", model, "--input", source, "--output", tmp_path / "out.jsonl"],
+                        ["evaluate", model, "--input", source, "--no-log"],
+                        ["annotate", "suggest", model, "--input", source, "--n", "1", "--output",
+                         tmp_path / "tasks.json"]):
+            result = run_cli(*command, "--tracking-uri", server, cwd=tmp_path)
+            assert result.exit_code == 0, (command, result.output)
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was looked up in the default store

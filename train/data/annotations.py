@@ -19,6 +19,7 @@ from train.errors import TaawunError
 from train.schema import Schema
 
 ADJUDICATION = "adjudication"
+SILVER = "silver:"  # prefix of the annotator names of silver (machine) labels
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Merged:
     disagreements: list[dict[str, Any]] = field(default_factory=list)
     agreement: dict[str, Any] = field(default_factory=dict)
     annotators: list[str] = field(default_factory=list)
+    silver_unmatched: int = 0
 
 
 def read_annotations(config: AnnotationConfig, schema: Schema) -> tuple[list[Vote], list[Problem]]:
@@ -49,7 +51,7 @@ def read_annotations(config: AnnotationConfig, schema: Schema) -> tuple[list[Vot
     if fmt == "auto":
         fmt = _detect_annotation_format(config.path)
     if fmt == "labelstudio":
-        return _labelstudio_votes(config), []
+        return _labelstudio_votes(config, schema)
     if fmt == "doccano":
         return _doccano_votes(config, schema)
     return _table_votes(config, fmt, schema)
@@ -68,6 +70,8 @@ def _detect_annotation_format(path: Path) -> str:
 def _annotator_of(config: AnnotationConfig, values: dict[str, Any], where: str) -> str:
     if config.role == ADJUDICATION:
         return ADJUDICATION
+    if config.role == "silver":
+        return SILVER + (config.annotator or "weak")
     if config.annotator_field:
         name = as_text(values.get(config.annotator_field)).strip()
         if name:
@@ -107,39 +111,95 @@ def _readable(rows, path: Path, problems: list[Problem]):
     for row in rows:
         where = f"{path}:{row.line}"
         if row.error:
-            problems.append(Problem(where, None, "unreadable", row.error))
+            problems.append(Problem(where, None, row.kind, row.error))
         else:
             yield where, row.values
 
 
-def _labelstudio_votes(config: AnnotationConfig) -> list[Vote]:
-    """A Label Studio JSON export: a list of tasks, each with `data` and `annotations[].result[]` choices."""
-    text, _ = decode(read_bytes(config.path), config.encoding, config.path)
+def _labelstudio_votes(config: AnnotationConfig, schema: Schema) -> tuple[list[Vote], list[Problem]]:
+    """A Label Studio JSON export: a list of tasks, each with `data` and `annotations[].result[]` choices.
+
+    Every submitted annotation must give its tasks' labels as choices results: a null or malformed part, a task
+    answered with another kind of result, or an annotation without any choice is a problem naming the export's task,
+    never an article that silently got no vote. Results of other kinds for names that are not tasks (a notes
+    textarea) are not labels and are left alone.
+    """
+    tasks = _labelstudio_export(config)
+    from_names = {source: task for task, source in config.labels.items()}
+    votes, problems = [], []
+    for index, item in enumerate(tasks):
+        where = f"{config.path}#task {item.get('id', index)}" if isinstance(item, dict) else f"{config.path}#{index}"
+        data = item.get("data") if isinstance(item, dict) else None
+        article_id = as_text(data.get(config.id_field)).strip() if isinstance(data, dict) else ""
+        if not article_id:
+            raise TaawunError(f"{where}: no `data.{config.id_field}`; set `id_field:` to the task field with the "
+                              "article id")
+        annotations = item.get("annotations", [])
+        if not isinstance(annotations, list):
+            problems.append(Problem(where, article_id, "annotation_format",
+                f"`annotations` is {_kind(annotations)}, not a list of annotations; export the project again as JSON"))
+            continue
+        for annotation in annotations:
+            if isinstance(annotation, dict) and annotation.get("was_cancelled"):
+                continue
+            read, issues = _annotation_votes(config, annotation, from_names, schema)
+            votes += [Vote(article_id, task, annotator, label, where) for task, annotator, label in read]
+            problems += [Problem(where, article_id, "annotation_format", issue) for issue in issues]
+    return votes, problems
+
+
+def _labelstudio_export(config: AnnotationConfig) -> list:
+    text, _, bad = decode(read_bytes(config.path), config.encoding, config.path)
+    if bad:  # one JSON document: a damaged line cannot be set aside
+        raise TaawunError(f"{config.path}:{min(bad)}: {bad[min(bad)]}")
     try:
         tasks = json.loads(text)
     except json.JSONDecodeError as err:
         raise TaawunError(f"{config.path}:{err.lineno}: not valid JSON ({err.msg}); expected a Label Studio JSON export") from None
     if not isinstance(tasks, list):
         raise TaawunError(f"{config.path}: expected a Label Studio JSON export (a list of tasks)")
-    from_names = {source: task for task, source in config.labels.items()}
-    votes = []
-    for index, item in enumerate(tasks):
-        where = f"{config.path}#task {item.get('id', index)}" if isinstance(item, dict) else f"{config.path}#{index}"
-        data = item.get("data", {}) if isinstance(item, dict) else {}
-        article_id = as_text(data.get(config.id_field)).strip()
-        if not article_id:
-            raise TaawunError(f"{where}: no `data.{config.id_field}`; set `id_field:` to the task field with the article id")
-        for annotation in item.get("annotations", []):
-            if annotation.get("was_cancelled"):
-                continue
-            annotator = _labelstudio_annotator(config, annotation)
-            for result in annotation.get("result", []):
-                if result.get("type") != "choices":
-                    continue
-                task = from_names.get(result.get("from_name"), result.get("from_name"))
-                for choice in result.get("value", {}).get("choices", []):
-                    votes.append(Vote(article_id, task, annotator, str(choice), where))
-    return votes
+    return tasks
+
+
+def _annotation_votes(config: AnnotationConfig, annotation: Any, from_names: dict[str, str],
+                      schema: Schema) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(task, annotator, label) of one submitted annotation's choices, and what in it could not be read."""
+    if not isinstance(annotation, dict):
+        return [], [f"an annotation is {_kind(annotation)}, not an object"]
+    annotator = _labelstudio_annotator(config, annotation)
+    results = annotation.get("result")
+    if not isinstance(results, list):
+        return [], [f"`result` is {_kind(results)} in {annotator}'s annotation, not a list of results"]
+    read, issues = [], []
+    for result in results:
+        if not isinstance(result, dict):
+            issues.append(f"{annotator}'s annotation holds a result that is {_kind(result)}, not an object")
+            continue
+        name = result.get("from_name")
+        task = from_names.get(name, name)
+        if result.get("type") != "choices":
+            if task in schema.task_names:
+                issues.append(f"{annotator} gave a {result.get('type')} result for {task}, not choices; a task's label "
+                              "is read from a choices result (the labeling config `taawun schema labelstudio` prints)")
+            continue
+        value = result.get("value")
+        choices = value.get("choices") if isinstance(value, dict) else None
+        if not isinstance(choices, list) or not choices:
+            issues.append(f"{annotator}'s {name} result holds no list of choices (`value.choices` is {_kind(choices)})")
+            continue
+        read += [(task, annotator, str(choice)) for choice in choices]
+    if not read and not issues:
+        kinds = ", ".join(sorted({str(result.get("type")) for result in results})) or "none"
+        issues.append(f"{annotator}'s annotation holds no choices result (its results: {kinds}); nothing to read. "
+                      "Label the task in Label Studio, or skip it there (a skipped annotation is cancelled and ignored)")
+    return read, issues
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value reads in a message: null, an empty list, or its type."""
+    if value is None:
+        return "null"
+    return f"an empty {type(value).__name__}" if value == [] or value == {} else f"a {type(value).__name__}"
 
 
 def _labelstudio_annotator(config: AnnotationConfig, annotation: dict[str, Any]) -> str:
@@ -180,15 +240,19 @@ def inline_votes(articles: list[Article]) -> list[Vote]:
     ]
 
 
-def merge_votes(votes: list[Vote], where_of: dict[str, str], schema: Schema, allow_missing: bool) -> Merged:
+def merge_votes(votes: list[Vote], where_of: dict[str, str], schema: Schema, allow_missing: bool,
+                optional: frozenset[str] = frozenset()) -> Merged:
     """Resolve every vote to a schema label and merge them into one label per article and task.
 
-    `where_of` maps each article id to the `file:line` it was read from.
+    `where_of` maps each article id to the `file:line` it was read from; the `optional` articles (of auxiliary
+    sources) may lack labels. Silver votes count only where no annotator voted on the task; silver votes for articles
+    no source contains are counted (`merged.silver_unmatched`), not errors: a silver file may cover a whole corpus.
     """
     article_ids = where_of.keys()
     merged = Merged()
     by_item: dict[tuple[str, str], dict[str, Vote]] = defaultdict(dict)
     refused: set[tuple[str, str]] = set()
+    votes = _drop_unmatched_silver(votes, article_ids, merged)
     for vote in votes:
         resolved = _resolve_vote(vote, article_ids, schema, merged.problems)
         if resolved is None:
@@ -204,10 +268,25 @@ def merge_votes(votes: list[Vote], where_of: dict[str, str], schema: Schema, all
         merged.labels[article_id] = {}
         for task in schema.tasks:
             merged.labels[article_id][task.name] = _final_label(article_id, task.name, by_item, merged)
-    _apply_dependencies(schema, by_item, merged, where_of, allow_missing, refused)
+    _apply_dependencies(schema, by_item, merged, where_of, allow_missing, refused | _optional_items(optional, schema))
     merged.agreement = _agreement(by_item, schema)
-    merged.annotators = sorted({a for item in by_item.values() for a in item if a != ADJUDICATION})
+    merged.annotators = sorted({a for item in by_item.values() for a in item if _is_annotator(a)})
     return merged
+
+
+def _is_annotator(name: str) -> bool:
+    """A person's votes (not an adjudication, not silver labels)."""
+    return name != ADJUDICATION and not name.startswith(SILVER)
+
+
+def _drop_unmatched_silver(votes: list[Vote], article_ids, merged: Merged) -> list[Vote]:
+    kept = [v for v in votes if not v.annotator.startswith(SILVER) or v.article_id in article_ids]
+    merged.silver_unmatched = len({v.article_id for v in votes} - set(article_ids) - {v.article_id for v in kept})
+    return kept
+
+
+def _optional_items(optional: frozenset[str], schema: Schema) -> set[tuple[str, str]]:
+    return {(article_id, task) for article_id in optional for task in schema.task_names}
 
 
 def _resolve_vote(vote: Vote, article_ids, schema: Schema, problems: list[Problem]) -> Vote | None:
@@ -232,6 +311,10 @@ def _resolve_vote(vote: Vote, article_ids, schema: Schema, problems: list[Proble
 def _final_label(article_id: str, task: str, by_item: dict, merged: Merged) -> str | None:
     """Adjudication, else the annotators' majority; a tie is left unresolved (None) and listed."""
     votes = by_item.get((article_id, task), {})
+    if all(annotator.startswith(SILVER) for annotator in votes):  # only machine labels: their majority, no dispute
+        counts = Counter(vote.label for vote in votes.values()).most_common(2)
+        return counts[0][0] if counts and (len(counts) == 1 or counts[0][1] > counts[1][1]) else None
+    votes = {annotator: vote for annotator, vote in votes.items() if not annotator.startswith(SILVER)}
     adjudicated = votes.get(ADJUDICATION)
     ballots = {annotator: vote.label for annotator, vote in votes.items() if annotator != ADJUDICATION}
     counts = Counter(ballots.values()).most_common()
@@ -287,7 +370,7 @@ def _agreement(by_item: dict, schema: Schema) -> dict[str, Any]:
             if name != task:
                 continue
             for annotator, vote in votes.items():
-                if annotator != ADJUDICATION:
+                if _is_annotator(annotator):
                     per_annotator[annotator][article_id] = vote.label
         if len(per_annotator) >= 2:
             report[task] = agreement_for_task(per_annotator)

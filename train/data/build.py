@@ -6,8 +6,6 @@ Data flows one way: read -> clean and normalize -> label (merge annotators) -> v
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import json
 import sys
 import time
@@ -21,19 +19,26 @@ from train.data.annotations import Merged, inline_votes, merge_votes, read_annot
 from train.data.config import DataConfig
 from train.data.dataset import (
     PREPROCESSING_FILE,
+    build_lock,
     config_digest,
     features_for,
     fingerprint,
     preprocessing_settings,
+    recover,
+    restore_interrupted,
     split_stats,
     write_dataset,
 )
+from train.data.dates import parse_date
+from train.data.inputs import changed_inputs, record_inputs
 from train.data.readers import Article, Problem, read_source
 from train.data.splits import SPLITS, assign_splits
 from train.errors import TaawunError
 from train.schema import Schema
 from train.text.clean import TextPipeline
 from train.text.dedup import find_duplicates
+
+NOT_BUILT = "not built yet"
 
 
 class BuildFailed(TaawunError):
@@ -72,8 +77,22 @@ class BuildResult:
 
 
 def build_dataset(config: DataConfig, schema: Schema, report_only: bool = False) -> BuildResult:
-    """Build the dataset described by `config`; with `report_only`, check everything and write nothing."""
+    """Build the dataset described by `config`; with `report_only`, check everything and write nothing.
+
+    A build holds a lock beside its output: a second build of the same output meanwhile fails, naming the process
+    that holds it. It first repairs what killed builds left there (see `train.data.dataset`).
+    """
+    if report_only:
+        return _build(config, schema, report_only=True)
+    with build_lock(config.output, wait=False):
+        recover(config.output)
+        return _build(config, schema)
+
+
+def _build(config: DataConfig, schema: Schema, report_only: bool = False) -> BuildResult:
     started = time.perf_counter()
+    # Recorded before reading: an input edited during the build makes the dataset stale, not silently current.
+    inputs = None if report_only else record_inputs(config)
     timings: dict[str, float] = {}
     report: dict[str, Any] = {"taawun_version": __version__, "schema": schema.name, "tasks": schema.task_names}
     rejects: list[dict[str, Any]] = []
@@ -104,6 +123,12 @@ def build_dataset(config: DataConfig, schema: Schema, report_only: bool = False)
     timings["dedup"] = time.perf_counter() - mark
 
     assignment, report["split"] = _split(valid, config, schema, rejects)
+    if not any(assignment) and not config.validation.allow_empty:
+        empty = Problem(", ".join(str(source.path) for source in config.sources), None, "empty_dataset",
+                        _empty_message(report, rejects, config))
+        if not report_only:
+            raise TaawunError(str(empty))
+        problems.append(empty)
     report["problems"] = [str(problem) for problem in problems]
     report["rejects"] = {"count": len(rejects), "by_reason": dict(Counter(r["kind"] for r in rejects))}
 
@@ -118,8 +143,18 @@ def build_dataset(config: DataConfig, schema: Schema, report_only: bool = False)
         return BuildResult(report, problems, None)
 
     report["timings_s"]["total_before_write"] = round(time.perf_counter() - started, 2)
-    write_dataset(config.output, dataset, report, rejects, merged, schema, config)
+    write_dataset(config.output, dataset, report, rejects, merged, schema, config, inputs)
     return BuildResult(report, problems, config.output)
+
+
+def _empty_message(report: dict[str, Any], rejects: list[dict], config: DataConfig) -> str:
+    """Why there is nothing to write, and how to get past it."""
+    read = sum(source["records"] for source in report["sources"])
+    reasons = ", ".join(f"{kind}: {count}" for kind, count in Counter(r["kind"] for r in rejects).most_common())
+    kept = f"; the dataset already in {config.output} is kept" if config.output.exists() else ""
+    return (f"no articles to write: {read} record(s) read, {len(rejects)} rejected" + (f" ({reasons})" if reasons
+            else "") + f". Nothing was written{kept}. Check the sources (--report-only lists every problem), or "
+            "set validation.allow_empty: true in the data config to write an empty dataset.")
 
 
 def _read_all(config: DataConfig) -> tuple[list[Article], list[Problem], list[dict]]:
@@ -168,10 +203,10 @@ def _clean_all(articles: list[Article], config: DataConfig, problems: list[Probl
         removed.update(cleaned.removed)
         changed += cleaned.removed.get("chars", 0) > 0
         title = pipeline(article.title).text if article.title else ""
-        date = parse_date(article.date)
+        date = parse_date(article.date, config.split.date_format)
         undated += date is None
-        date = article.date if date is None else date
-        records.append(Record(article, cleaned.text, title, date))
+        _check_date(article, date, config, problems)
+        records.append(Record(article, cleaned.text, title, article.date if date is None else date))
         if not article.text.strip():
             problems.append(Problem(article.where, article.id, "empty_text", "missing or empty text"))
         elif not cleaned.text.strip():
@@ -180,22 +215,18 @@ def _clean_all(articles: list[Article], config: DataConfig, problems: list[Probl
     return records, {"removed": dict(removed), "articles_changed": changed, "dates_not_understood": undated}
 
 
-def parse_date(value: str) -> str | None:
-    """An ISO date (YYYY-MM-DD) from ISO or RFC 2822 dates ("Sun, 18 Feb 2018 21:35:43 +0400").
-
-    "" for no date; None for a date that is not understood (the caller keeps it as written and counts it).
-    """
-    value = value.strip()
-    if not value:
-        return ""
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).date().isoformat()
-    except ValueError:
-        pass
-    try:
-        return email.utils.parsedate_to_datetime(value).date().isoformat()
-    except (TypeError, ValueError, IndexError):
-        return None
+def _check_date(article: Article, date: str | None, config: DataConfig, problems: list[Problem]) -> None:
+    """With a date split, an article must have a date taawun understands: else it could land on either side."""
+    if config.split.strategy != "date":
+        return
+    if date is None:
+        problems.append(Problem(article.where, article.id, "bad_date",
+            f"date {article.date!r} not understood, and the split is by date; taawun reads ISO 8601, RFC 2822, "
+            "day-first numeric dates (18/02/2018, 18-02-2018, 18.02.2018) and month names (18 فبراير 2018, "
+            "18 شباط 2018): set split.date_format (a strptime format such as '%m/%d/%Y') for others"))
+    elif not date:
+        problems.append(Problem(article.where, article.id, "bad_date",
+            "no date, and the split is by date: give the article a date, or set validation.on_invalid: reject"))
 
 
 def _label_all(records: list[Record], config: DataConfig, schema: Schema, problems: list[Problem]) -> Merged:
@@ -206,7 +237,8 @@ def _label_all(records: list[Record], config: DataConfig, schema: Schema, proble
         votes += file_votes
         problems += unreadable
     where_of = {record.article.id: record.article.where for record in records}
-    merged = merge_votes(votes, where_of, schema, config.validation.allow_missing_labels)
+    optional = frozenset(record.article.id for record in records if record.article.auxiliary)
+    merged = merge_votes(votes, where_of, schema, config.validation.allow_missing_labels, optional)
     problems += merged.problems
     for record in records:
         record.labels = merged.labels[record.article.id]
@@ -215,8 +247,11 @@ def _label_all(records: list[Record], config: DataConfig, schema: Schema, proble
 
 def _annotation_report(merged: Merged) -> dict[str, Any]:
     resolutions = Counter(item["resolution"] for item in merged.disagreements)
-    return {"annotators": merged.annotators, "agreement": merged.agreement,
-            "disagreements": {"count": len(merged.disagreements), **resolutions}}
+    report = {"annotators": merged.annotators, "agreement": merged.agreement,
+              "disagreements": {"count": len(merged.disagreements), **resolutions}}
+    if merged.silver_unmatched:
+        report["silver_labels_for_absent_articles"] = merged.silver_unmatched
+    return report
 
 
 def _reject_problems(problems: list[Problem], records: list[Record]) -> list[dict[str, Any]]:
@@ -343,26 +378,62 @@ def _drop_near(keep: list[int], cluster, records: list[Record]) -> tuple[list[in
     return kept, groups
 
 
-def _split(records, config: DataConfig, schema: Schema, rejects) -> tuple[list[str], dict]:
-    """Assign splits; duplicates of held-out test articles are left out of train (into rejects, with the reason)."""
+def _split(records, config: DataConfig, schema: Schema, rejects) -> tuple[list[str | None], dict]:
+    """Assign splits; duplicates of held-out test articles are left out of train (into rejects, with the reason).
+
+    The articles of auxiliary sources take no part in the split (its fractions, strata and folds are the target
+    data's): they go to train, unless a duplicate of theirs is in validation or test, which leaves them out.
+    """
     split = config.split
     stratify = split.stratify_by or schema.task_names[0]
-    forced = [_forced_test(record, config) for record in records]
-    result = assign_splits([r.cluster for r in records], [r.labels.get(stratify) for r in records], forced,
+    target = [i for i, record in enumerate(records) if not record.article.auxiliary]
+    chosen = [records[i] for i in target]
+    result = assign_splits([r.cluster for r in chosen], [r.labels.get(stratify) for r in chosen],
+                           [_forced_test(record, config) for record in chosen],
                            {"train": split.train, "validation": split.validation,
                             "test": split.test if split.strategy == "random" else 0.0}, config.seed,
                            fold=(split.fold, split.folds) if split.folds else None)
-    for index, twin in result.excluded.items():
-        article = records[index].article
-        rejects.append({"where": article.where, "id": article.id, "kind": "crosses_split",
-                        "reason": f"duplicate of held-out test article {records[twin].article.id!r}; "
-                                  "left out of train and validation to avoid leakage",
-                        "record": {"title": article.title, "text": article.text, "source": article.source}})
+    assignment: list[str | None] = [None] * len(records)
+    for position, index in enumerate(target):
+        assignment[index] = result.assignment[position]
+    for position, twin in result.excluded.items():
+        _reject_crossing(records[target[position]], records[target[twin]], "held-out test", rejects)
+    auxiliary = _assign_auxiliary(records, assignment, rejects)
     info = {"strategy": split.strategy, "stratify_by": stratify, "seed": config.seed,
-            "excluded_cross_split": len(result.excluded)}
+            "excluded_cross_split": len(result.excluded) + auxiliary["left_out"]}
+    if auxiliary["articles"]:
+        info["auxiliary"] = auxiliary
     if split.folds:
         info["fold"] = f"{split.fold} of {split.folds}"
-    return result.assignment, info
+    return assignment, info
+
+
+def _assign_auxiliary(records: list[Record], assignment: list[str | None], rejects: list[dict]) -> dict[str, int]:
+    """Auxiliary articles to train, except duplicates of an article outside train (left out, into rejects)."""
+    elsewhere: dict[int, int] = {}  # cluster -> an index of its target articles that is not in train
+    for index, record in enumerate(records):
+        if not record.article.auxiliary and assignment[index] != "train":
+            elsewhere.setdefault(record.cluster, index)
+    left_out = 0
+    for index, record in enumerate(records):
+        if not record.article.auxiliary:
+            continue
+        twin = elsewhere.get(record.cluster)
+        if twin is None:
+            assignment[index] = "train"
+        else:
+            left_out += 1
+            _reject_crossing(record, records[twin], assignment[twin] or "held-out", rejects)
+    articles = sum(record.article.auxiliary for record in records)
+    return {"articles": articles, "train": articles - left_out, "left_out": left_out}
+
+
+def _reject_crossing(record: Record, twin: Record, where: str, rejects: list[dict]) -> None:
+    article = record.article
+    rejects.append({"where": article.where, "id": article.id, "kind": "crosses_split",
+                    "reason": f"duplicate of {where} article {twin.article.id!r}; left out of training to avoid "
+                              "leakage", "record": {"title": article.title, "text": article.text,
+                                                    "source": article.source}})
 
 
 def _forced_test(record: Record, config: DataConfig) -> bool:
@@ -390,7 +461,8 @@ def _to_dataset(records: list[Record], assignment: list[str | None], schema: Sch
         article = record.article
         for name, value in (("id", article.id), ("title", record.title), ("text", record.text),
                             ("raw_title", article.title), ("raw_text", article.text), ("date", record.date),
-                            ("source", article.source), ("origin", article.where), ("cluster", record.cluster)):
+                            ("source", article.source), ("origin", article.where), ("cluster", record.cluster),
+                            ("weight", article.weight), ("auxiliary", article.auxiliary)):
             row[name].append(value)
         for task in schema.tasks:
             label = record.labels.get(task.name)
@@ -404,10 +476,13 @@ def _to_dataset(records: list[Record], assignment: list[str | None], schema: Sch
 
 
 def open_dataset(path: str | Path, build: bool = True) -> tuple[Any, Path, dict[str, Any]]:
-    """A built dataset from its folder, or from a data config (built first when missing or built from another config).
+    """A built dataset from its folder, or from a data config (built first when missing or stale).
 
-    Returns the DatasetDict, its folder and its settings (`taawun.json`: schema, cleaning, normalization). With
-    `build=False` (the other processes of a distributed run) a missing or stale dataset is an error instead.
+    From a config the dataset is rebuilt when it was built from another version of the config, when one of its
+    input files changed since, or when it records no inputs (built by an earlier taawun); a folder opens as it is.
+    Either way, what an interrupted build left is repaired first. Returns the DatasetDict, its folder and its
+    settings (`taawun.json`: schema, cleaning, normalization). With `build=False` (the other processes of a
+    distributed run) a missing or stale dataset is an error instead.
     """
     import datasets
 
@@ -416,19 +491,51 @@ def open_dataset(path: str | Path, build: bool = True) -> tuple[Any, Path, dict[
     path = Path(path)
     if path.is_file():
         config, schema = load_data_config(path)
-        folder = config.output
-        settings_file = folder / PREPROCESSING_FILE
-        stale = not settings_file.is_file() or json.loads(settings_file.read_text(encoding="utf-8")).get(
-            "config_digest") != config_digest(config)
-        if stale and not build:
-            raise TaawunError(f"{folder}: not built from {path} yet; run `taawun data build {path}` first")
-        if stale:
-            print(f"building the dataset from {path} into {folder} ...", file=sys.stderr)
-            build_dataset(config, schema)
-        path = folder
+        if build:
+            _build_if_stale(path, config, schema)
+        else:
+            restore_interrupted(config.output)
+            reason = _why_rebuild(config)
+            if reason:
+                raise TaawunError(f"{config.output}: {reason}; run `taawun data build {path}` first")
+        path = config.output
+    else:
+        restore_interrupted(path)
     if not (path / PREPROCESSING_FILE).is_file():
         raise TaawunError(f"{path}: not a dataset built by `taawun data build` (no {PREPROCESSING_FILE}); give a "
                           "dataset folder or a data config (.yaml)")
     datasets.disable_progress_bars()
     settings = json.loads((path / PREPROCESSING_FILE).read_text(encoding="utf-8"))
     return datasets.load_from_disk(str(path)), path, settings
+
+
+def _build_if_stale(path: Path, config: DataConfig, schema: Schema) -> None:
+    """Build `config`'s dataset unless it is current; several processes asking at once build it once."""
+    folder = config.output
+    restore_interrupted(folder)
+    if _why_rebuild(config) is None:
+        return
+    with build_lock(folder, wait=True):
+        recover(folder)
+        reason = _why_rebuild(config)  # checked again: another process may have built it while this one waited
+        if reason:
+            print(f"building the dataset from {path} into {folder} ..." if reason == NOT_BUILT
+                  else f"{reason}; rebuilding {folder} from {path} ...", file=sys.stderr)
+            _build(config, schema)
+
+
+def _why_rebuild(config: DataConfig) -> str | None:
+    """Why the dataset in `config.output` cannot serve `config` as it is; None when it can."""
+    folder = config.output
+    settings_file = folder / PREPROCESSING_FILE
+    if not settings_file.is_file():
+        return NOT_BUILT
+    settings = json.loads(settings_file.read_text(encoding="utf-8"))
+    if settings.get("config_digest") != config_digest(config):
+        return f"{folder} was built from another version of the data config"
+    if "inputs" not in settings:
+        return f"{folder} was built by an earlier taawun, which does not record its inputs"
+    changed = changed_inputs(settings["inputs"], config)
+    if changed:
+        return f"{', '.join(changed)} changed since the dataset was built"
+    return None

@@ -15,7 +15,7 @@ from train.text.clean import CleaningOptions, NormalizationOptions
 from train.text.dedup import DedupOptions
 
 Format = Literal["auto", "jsonl", "csv", "tsv", "parquet", "txt_folder"]
-Encoding = Literal["auto", "utf-8", "windows-1256"]
+Encoding = Literal["auto", "utf-8", "utf-16", "windows-1256", "iso-8859-6"]
 
 
 class _Strict(BaseModel):
@@ -46,6 +46,13 @@ class SourceConfig(_Strict):
     folder_task: str | None = None
     outlet: str | None = None
     split: Literal["test"] | None = None
+    label_map: dict[str, dict[str, str]] = Field(default={}, description=(
+        "task -> {this source's label: schema label}; a label the map lacks gives no label for that task (another "
+        "labelling mapped onto the schema, e.g. publisher sections onto topics)"))
+    weight: float = Field(default=1.0, gt=0, description="sample weight of this source's articles in training")
+    auxiliary: bool = Field(default=False, description=(
+        "training data only: the source's articles never go to validation or test (an article that duplicates one "
+        "there is left out), and they may lack labels"))
 
     @property
     def display_name(self) -> str:
@@ -58,7 +65,9 @@ class AnnotationConfig(_Strict):
 
     path: Path
     format: Literal["auto", "csv", "tsv", "jsonl", "labelstudio", "doccano"] = "auto"
-    role: Literal["annotator", "adjudication"] = "annotator"
+    role: Literal["annotator", "adjudication", "silver"] = Field(default="annotator", description=(
+        "annotator: a vote; adjudication: overrides the vote; silver: machine labels (`taawun weak apply`), used only "
+        "where no annotator labelled the task"))
     encoding: Encoding = "auto"
     annotator: str | None = None
     annotator_field: str | None = None
@@ -72,6 +81,9 @@ class ValidationConfig(_Strict):
 
     on_invalid: Literal["fail", "reject"] = "fail"
     allow_missing_labels: bool = False
+    allow_empty: bool = Field(default=False, description=(
+        "write a dataset with no articles (an empty source, or every record rejected); else the build fails and "
+        "keeps the previous dataset"))
 
 
 class DuplicatesConfig(DedupOptions):
@@ -91,6 +103,9 @@ class SplitConfig(_Strict):
     stratify_by: str | None = None
     holdout_sources: list[str] = []
     date_cutoff: dt.date | None = None
+    date_format: str | None = Field(default=None, description=(
+        "a strptime format (e.g. '%m/%d/%Y') tried first for every date; it decides the day/month order of numeric "
+        "dates, which are otherwise read day first (18/02/2018), as Arabic news writes them"))
     folds: int | None = Field(default=None, ge=2)
     fold: int = Field(default=0, ge=0)
 
@@ -160,6 +175,18 @@ def _check_tasks(config: DataConfig, schema: Schema, where: str) -> None:
     for key, task in named:
         if task not in schema.task_names:
             raise TaawunError(f"{where}: {key}: {task!r} is not a task of schema {schema.name!r} ({schema.task_names})")
+    for index, source in enumerate(config.sources):
+        for task, mapping in source.label_map.items():
+            key = f"sources.{index}.label_map.{task}"
+            if task not in schema.task_names:
+                raise TaawunError(f"{where}: {key}: {task!r} is not a task of schema {schema.name!r} "
+                                  f"({schema.task_names})")
+            if task not in source.labels and source.folder_task != task:
+                raise TaawunError(f"{where}: {key}: the source gives no {task} label to map; add labels.{task}")
+            bad = {label: value for label, value in mapping.items() if schema.task(task).resolve(value) is None}
+            if bad:
+                raise TaawunError(f"{where}: {key}: {bad} map to labels that {task} does not have "
+                                  f"({schema.task(task).label_names})")
     targets = {task.target_field for task in schema.tasks if task.target_field}
     for index, source in enumerate(config.sources):
         for field in source.targets:

@@ -1,15 +1,26 @@
 """A built dataset on disk: its features, content fingerprint and settings, written atomically.
 
 The folder holds the `DatasetDict` (`save_to_disk`), `taawun.json` (the schema, cleaning and normalization settings a
-model needs to treat new text the same way), `report.json` and `report.md`, `rejects.jsonl` and `disagreements.csv`.
+model needs to treat new text the same way, and the input files it was built from), `report.json` and `report.md`,
+`rejects.jsonl` and `disagreements.csv`.
+
+A build writes into `.NAME.tmp-PID` beside the output, moves the old dataset to `.NAME.old-PID`, renames the new one
+into place and removes the old one, holding `.NAME.lock`. A build killed on the way leaves those folders; the next
+build (or opening the dataset) restores the old dataset when the output is missing and removes the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
+import sys
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +43,22 @@ def features_for(schema: Schema):
     columns = {name: datasets.Value("string") for name in
                ("id", "title", "text", "raw_title", "raw_text", "date", "source", "origin")}
     columns["cluster"] = datasets.Value("int64")
+    columns["weight"] = datasets.Value("float32")  # the source's sample weight in training
+    columns["auxiliary"] = datasets.Value("bool")  # from an auxiliary source: training data only
     for task in schema.tasks:
         columns[task.name] = datasets.ClassLabel(names=task.label_names)
         if task.target_field:
             columns[task.target_field] = datasets.Value("string")
     return datasets.Features(columns)
 
+
+
+def _weight_marks(split) -> list[bytes]:
+    """Per row, its weight and auxiliary mark when they are not the defaults (so plain datasets keep their digest)."""
+    if "weight" not in split.column_names:
+        return [b""] * len(split)
+    return [(f"\x1fw{weight:g}".encode() if weight != 1 else b"") + (b"\x1faux" if auxiliary else b"")
+            for weight, auxiliary in zip(split["weight"], split["auxiliary"], strict=True)]
 
 
 def split_stats(dataset, schema: Schema) -> dict[str, Any]:
@@ -57,6 +78,8 @@ def split_stats(dataset, schema: Schema) -> dict[str, Any]:
         words = np.array([len(t.split()) for t in texts]) if texts else np.zeros(1)
         stats[name] = {"articles": len(split), "labels": labels,
                        "chars": _summary(chars), "words": _summary(words)}
+        if "auxiliary" in split.column_names and any(split["auxiliary"]):
+            stats[name]["auxiliary"] = int(sum(split["auxiliary"]))
     return stats
 
 
@@ -76,8 +99,9 @@ def fingerprint(dataset, schema: Schema) -> str:
         split = dataset[name]
         columns = [split["id"], split["title"], split["text"]] + [split[task] for task in schema.task_names]
         digest.update(f"\x1d{name}".encode())
-        for row in zip(*columns, strict=True):
-            digest.update("\x1f".join(map(str, row)).encode("utf-8") + b"\x1e")
+        extras = _weight_marks(split)
+        for row, extra in zip(zip(*columns, strict=True), extras, strict=True):
+            digest.update("\x1f".join(map(str, row)).encode("utf-8") + extra + b"\x1e")
     return digest.hexdigest()
 
 
@@ -100,8 +124,11 @@ def config_digest(config: DataConfig) -> str:
 
 
 
-def write_dataset(output: Path, dataset, report, rejects, merged: Merged, schema: Schema, config) -> None:
-    """Write everything into a temporary folder beside `output`, then swap it in: never a half-written dataset."""
+def write_dataset(output: Path, dataset, report, rejects, merged: Merged, schema: Schema, config, inputs) -> None:
+    """Write everything into a temporary folder beside `output`, then swap it in: never a half-written dataset.
+
+    `inputs` (from `train.data.inputs.record_inputs`) is saved in `taawun.json`, to tell when the dataset is stale.
+    """
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_path(output)
@@ -109,18 +136,19 @@ def write_dataset(output: Path, dataset, report, rejects, merged: Merged, schema
     try:
         # datasets 5 cannot load back an empty split saved with zero shards: give empty splits one.
         dataset.save_to_disk(str(staging), num_shards={name: 1 for name, split in dataset.items() if not len(split)})
-        _write_side_files(staging, report, rejects, merged, config, schema)
+        _write_side_files(staging, report, rejects, merged, config, schema, inputs)
         _swap(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 
-def _write_side_files(folder: Path, report, rejects, merged: Merged, config: DataConfig, schema: Schema) -> None:
+def _write_side_files(folder: Path, report, rejects, merged: Merged, config: DataConfig, schema: Schema,
+                      inputs) -> None:
     from train.data.report import render_markdown
 
-    (folder / PREPROCESSING_FILE).write_text(
-        json.dumps(preprocessing_settings(config, schema), ensure_ascii=False, indent=2), encoding="utf-8")
+    settings = {**preprocessing_settings(config, schema), "inputs": inputs}
+    (folder / PREPROCESSING_FILE).write_text(json.dumps(settings, ensure_ascii=False, indent=2), encoding="utf-8")
     with open(folder / "rejects.jsonl", "w", encoding="utf-8") as handle:
         for reject in rejects:
             handle.write(json.dumps(reject, ensure_ascii=False) + "\n")
@@ -153,3 +181,112 @@ def _swap(staging: Path, output: Path) -> None:
         output.rename(backup)
     staging.rename(output)
     shutil.rmtree(backup, ignore_errors=True)
+
+
+
+@contextmanager
+def build_lock(output: Path, wait: bool) -> Iterator[None]:
+    """Hold the lock on building `output` (`.NAME.lock` beside it, locked with flock).
+
+    When another process holds it: with `wait`, say so and wait; else fail, naming that process. The lock dies
+    with its process, so a killed build never blocks the next one.
+    """
+    import fcntl
+
+    path = output.with_name(f".{output.name}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(path)
+            if not wait:
+                handle.close()
+                raise TaawunError(f"{output} is being built by another taawun process (pid {holder}); wait for it "
+                                  "to finish (or stop it), then run again") from None
+            print(f"waiting for taawun (pid {holder}) to finish building {output} ...", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        if _is_current(handle, path):
+            break
+        handle.close()  # the holder removed the lock file as it let go; lock the one there now
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still locked: whoever opened this file checks it is still current
+        handle.close()
+
+
+
+def _lock_holder(path: Path) -> str:
+    """The pid written in a lock file (its holder writes it just after locking: allow it a moment)."""
+    for _ in range(20):
+        try:
+            holder = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            holder = ""
+        if holder:
+            return holder
+        time.sleep(0.05)
+    return "unknown"
+
+
+
+def _is_current(handle, path: Path) -> bool:
+    try:
+        return os.fstat(handle.fileno()).st_ino == path.stat().st_ino
+    except FileNotFoundError:
+        return False
+
+
+
+def restore_interrupted(output: Path) -> None:
+    """Repair what interrupted builds left beside `output`, if anything (waiting for a build in progress)."""
+    output = Path(output)
+    if _leftovers(output):
+        with build_lock(output, wait=True):
+            recover(output)
+
+
+
+def recover(output: Path) -> None:
+    """Restore the previous dataset when a killed build left `output` missing; remove what dead builds left.
+
+    Call it holding `build_lock`. A folder of a process that is still running is left alone.
+    """
+    stale = [(path, kind) for path, kind, pid in _leftovers(output) if pid == os.getpid() or not _alive(pid)]
+    backups = sorted((path for path, kind in stale if kind == "old" and (path / "dataset_dict.json").is_file()),
+                     key=lambda path: path.stat().st_mtime, reverse=True)
+    if not output.exists() and backups:
+        backups[0].rename(output)
+        print(f"restored {output} from {backups[0].name} (a build was killed while swapping datasets)",
+              file=sys.stderr)
+    for path, _ in stale:
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            print(f"removed {path.name}, left by an interrupted build of {output}", file=sys.stderr)
+
+
+
+def _leftovers(output: Path) -> list[tuple[Path, str, int]]:
+    """The staging (`tmp`) and backup (`old`) folders of builds of `output`, with the pid that made each."""
+    if not output.parent.is_dir():
+        return []
+    pattern = re.compile(rf"\.{re.escape(output.name)}\.(tmp|old)-(\d+)")
+    return [(path, match[1], int(match[2])) for path in output.parent.iterdir()
+            if (match := pattern.fullmatch(path.name)) and path.is_dir()]
+
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

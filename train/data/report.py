@@ -57,6 +57,11 @@ def _splits(report: dict[str, Any]) -> str:
             f"seed {split.get('seed')}; no duplicate cluster crosses splits.")
     if split.get("fold"):
         head += f" Cross-validation: the test split is fold {split['fold']}."
+    auxiliary = split.get("auxiliary")
+    if auxiliary:
+        head += (f" Auxiliary sources: {auxiliary['train']} article(s) added to train only"
+                 + (f" ({auxiliary['left_out']} left out: duplicates of validation or test articles)"
+                    if auxiliary["left_out"] else "") + ".")
     if split.get("excluded_cross_split"):
         head += f" {split['excluded_cross_split']} duplicate(s) of held-out test articles were left out (rejects.jsonl)."
     return head + "\n\n" + _table(["split", "articles", "median chars", "median words", "min words", "max words"], rows)

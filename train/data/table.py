@@ -3,37 +3,52 @@
 
 JSONL, CSV/TSV (plain or .gz) and Parquet files are streamed row by row, so a large news archive is never held whole.
 A key is an article field (`id`, `text`, `title`), a target field of the model's tasks, or (for evaluation) a task
-name; by default it reads the column of the same name. A record that cannot be read is reported with its line.
+name; by default it reads the column of the same name. A key the command does not read, or a mapped column the file
+lacks, is an error. A record that cannot be read (malformed, or a line in another encoding) is reported with its line.
 """
 
 from __future__ import annotations
 
+import difflib
 import gzip
-import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from train.data.readers import Row, as_text, detect_format, iter_rows, sniff_encoding
+from train.data.readers import Lines, Row, as_text, detect_encoding, detect_format, iter_rows
 from train.errors import TaawunError
 
 ARTICLE_KEYS = ("id", "text", "title")
 TABLE_FORMATS = ("jsonl", "csv", "tsv", "parquet")
+SNIFF_BYTES = 65536  # the encoding is detected from the first bytes; later lines in another one are reported
 
 
 def parse_fields(pairs: Iterable[str]) -> dict[str, str]:
-    """`--field key=column` options as a mapping."""
-    fields = {}
+    """`--field key=column` options as a mapping; a key given twice is an error."""
+    fields: dict[str, str] = {}
     for pair in pairs:
         key, sep, column = pair.partition("=")
         if not sep or not key.strip() or not column.strip():
             raise TaawunError(f"--field {pair!r}: write KEY=COLUMN, e.g. --field topic=label or --field text=body")
-        fields[key.strip()] = column.strip()
+        key = key.strip()
+        if key in fields:
+            raise TaawunError(f"--field {key} given twice ({key}={fields[key]} and {pair}); map each key once")
+        fields[key] = column.strip()
     return fields
 
 
 def field_columns(fields: dict[str, str], keys: Iterable[str]) -> dict[str, str]:
-    """key -> column for every key the reader knows: the user's mapping, else the column of the same name."""
-    return {key: fields.get(key, key) for key in dict.fromkeys(keys)}
+    """key -> column for every key the reader knows: the user's mapping, else the column of the same name.
+
+    A mapped key that is not one of `keys` is an error naming the closest key and all of them.
+    """
+    keys = list(dict.fromkeys(keys))
+    for key, column in fields.items():
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else "."
+            raise TaawunError(f"--field {key}={column}: {key!r} is not a key this command reads{hint} Valid keys: "
+                              f"{keys} (article fields, the model's target fields, and for evaluation its tasks)")
+    return {key: fields.get(key, key) for key in keys}
 
 
 def stream_rows(path: Path) -> Iterator[Row]:
@@ -45,30 +60,41 @@ def stream_rows(path: Path) -> Iterator[Row]:
         raise TaawunError(f"{path}: give a JSONL, CSV/TSV or Parquet file of articles")
     if fmt == "parquet":
         return _parquet_rows(path)
-    return iter_rows(_open_text(path), fmt, path)
+    lines = _open_lines(path)
+    return iter_rows(lines, fmt, path, lines.bad)
 
 
 def check_columns(path: Path, present: Iterable[str], column: dict[str, str], required: Iterable[str],
-                  why: dict[str, str] | None = None) -> None:
-    """Every required key's column must be in the file; the error names the key, the column and the file's columns."""
+                  why: dict[str, str] | None = None, mapped: Iterable[str] = ()) -> None:
+    """Every required key's column must be in the file; the error names the key, the column and the file's columns.
+
+    `mapped` holds the keys the user mapped with --field: the error then names that option.
+    """
     present = set(present)
     for key in required:
-        if column[key] not in present:
-            reason = (why or {}).get(key, "")
-            raise TaawunError(f"{path}: no column {column[key]!r} for {key}{reason}; map it with --field "
-                              f"{key}=COLUMN (columns: {sorted(present)})")
+        if column[key] in present:
+            continue
+        if key in mapped:
+            raise TaawunError(f"{path}: no column {column[key]!r} for {key} (mapped by --field {key}={column[key]}); "
+                              f"the file's columns: {sorted(present)}")
+        reason = (why or {}).get(key, "")
+        raise TaawunError(f"{path}: no column {column[key]!r} for {key}{reason}; map it with --field "
+                          f"{key}=COLUMN (columns: {sorted(present)})")
 
 
 class ArticleReader:
     """Iterate (line, {key: text}) over the readable records of a file; unreadable ones go to `malformed`.
 
-    The required keys' columns are checked against the first readable record, whose columns become `present`.
+    `fields` is the user's --field mapping over `keys` (see field_columns); the columns of the `required` keys and of
+    every mapped key are checked against the first readable record, whose columns become `present`.
     """
 
-    def __init__(self, path: Path, column: dict[str, str], required: Iterable[str], why: dict[str, str] | None = None):
+    def __init__(self, path: Path, fields: dict[str, str], keys: Iterable[str], required: Iterable[str],
+                 why: dict[str, str] | None = None):
         self.path = Path(path)
-        self.column = column
-        self.required = list(required)
+        self.fields = fields
+        self.column = field_columns(fields, keys)
+        self.required = list(dict.fromkeys([*required, *fields]))
         self.why = why
         self.present: set[str] = set()
         self.malformed: list[str] = []
@@ -81,19 +107,24 @@ class ArticleReader:
                 continue
             if not checked:
                 self.present = set(row.values)
-                check_columns(self.path, self.present, self.column, self.required, self.why)
+                check_columns(self.path, self.present, self.column, self.required, self.why, self.fields)
                 checked = True
             yield row.line, {key: as_text(row.values.get(name)) for key, name in self.column.items()}
 
 
-def _open_text(source: Path) -> io.TextIOWrapper:
-    """A text stream over the file (gunzipped when compressed), its encoding sniffed from the first bytes."""
+def _open_lines(source: Path) -> Lines:
+    """The file's text lines (gunzipped when compressed), in the encoding detected from its first bytes."""
     with open(source, "rb") as probe:
         compressed = probe.read(2) == b"\x1f\x8b"
-    raw = gzip.open(source, "rb") if compressed else open(source, "rb")  # noqa: SIM115 (closed with the wrapper)
-    head = raw.read(65536)
-    raw.seek(0)
-    return io.TextIOWrapper(raw, encoding=sniff_encoding(head), newline="")
+    raw = gzip.open(source, "rb") if compressed else open(source, "rb")  # noqa: SIM115 (Lines closes it)
+    try:
+        head = raw.read(SNIFF_BYTES)
+        raw.seek(0)
+        encoding = detect_encoding(head, "auto", source, complete=len(head) < SNIFF_BYTES)
+    except BaseException:
+        raw.close()
+        raise
+    return Lines(raw, encoding, source)
 
 
 def _parquet_rows(source: Path) -> Iterator[Row]:
@@ -108,4 +139,3 @@ def _parquet_rows(source: Path) -> Iterator[Row]:
         for values in batch.to_pylist():
             number += 1
             yield Row(number, values)
-

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.data.table import ARTICLE_KEYS, ArticleReader, field_columns
+from train.data.table import ARTICLE_KEYS, ArticleReader
 from train.errors import TaawunError
 from train.evaluation.metrics import TaskPredictions, compute_metrics
 from train.models.predictor import Predictor
@@ -78,11 +78,13 @@ def _check_label_order(split, predictor: Predictor) -> None:
 def raw_file_columns(path: Path, predictor: Predictor, fields: dict[str, str]) -> tuple[dict, dict]:
     """Columns and gold labels from a raw JSONL/CSV/Parquet file; labels mapped through the schema (aliases too).
 
-    `fields` maps id, text, title, target fields and task names to the file's columns (default: the same name).
+    `fields` maps id, text, title, target fields and task names to the file's columns (default: the same name); a
+    mapped column must be in the file. A task whose (unmapped) column is absent is not scored.
     """
     tasks = [task.name for task in predictor.tasks]
-    column = field_columns(fields, [*ARTICLE_KEYS, *predictor.target_fields, *tasks])
-    reader = ArticleReader(path, column, ["text", *predictor.target_fields])
+    reader = ArticleReader(path, fields, [*ARTICLE_KEYS, *predictor.target_fields, *tasks],
+                           ["text", *predictor.target_fields])
+    column = reader.column
     records = list(reader)
     if reader.malformed:
         raise TaawunError("unreadable records:\n  " + "\n  ".join(reader.malformed[:20]))

@@ -59,13 +59,19 @@ class Articles:
         return len(self.texts)
 
     @classmethod
-    def from_split(cls, split, target_fields: Sequence[str] = ()) -> Articles:
-        """A built dataset's split (`datasets.Dataset` with title, text, cluster and target columns)."""
+    def from_split(cls, split, target_fields: Sequence[str] = (), auxiliary_weight: float | None = None) -> Articles:
+        """A built dataset's split (`datasets.Dataset` with title, text, cluster, weight and target columns).
+
+        `auxiliary_weight` replaces the weight of the articles of auxiliary sources.
+        """
         names = split.column_names
+        weights = np.asarray(split["weight"], dtype=float) if "weight" in names else None
+        if auxiliary_weight is not None and "auxiliary" in names:
+            weights = np.where(np.asarray(split["auxiliary"], dtype=bool), auxiliary_weight,
+                               np.ones(len(split)) if weights is None else weights)
         return cls(titles=list(split["title"]), texts=list(split["text"]),
                    targets={name: list(split[name]) for name in target_fields},
-                   groups=np.asarray(split["cluster"]) if "cluster" in names else None,
-                   weights=np.asarray(split["weight"], dtype=float) if "weight" in names else None)
+                   groups=np.asarray(split["cluster"]) if "cluster" in names else None, weights=weights)
 
     def select(self, rows: Sequence[int] | np.ndarray) -> Articles:
         """The articles at `rows`, in that order."""

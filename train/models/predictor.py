@@ -66,7 +66,9 @@ class Predictor:
                 raise TaawunError(f"input needs a {name!r} column (the target of a task); got {list(frame.columns)}")
             targets[name] = frame[name].fillna("").astype(str).tolist()
         proba = self.predict_raw(titles, frame["text"].fillna("").astype(str).tolist(), targets)
-        return pd.DataFrame(label_columns(self.tasks, proba))
+        # Probabilities stay float columns (NaN where a task does not apply), whatever the rows.
+        return pd.DataFrame({name: pd.Series(values, dtype=float if ".proba." in name else None)
+                             for name, values in label_columns(self.tasks, proba).items()})
 
     def save(self, folder: Path) -> None:
         """Write the model folder."""
@@ -79,22 +81,54 @@ class Predictor:
 
 
 def label_columns(tasks: list[Task], proba: dict[str, np.ndarray]) -> dict[str, list]:
-    """{task: predicted labels, f"{task}.proba.{label}": probabilities} in schema order."""
+    """{task: predicted labels, f"{task}.proba.{label}": probabilities} in schema order.
+
+    Where a task does not apply (the task its `applies_when` names was predicted with another label), its label is ""
+    and its probabilities are None: the schema says it has no label there.
+    """
+    labels = predicted_labels(tasks, proba)
     columns: dict[str, list] = {}
     for task in tasks:
-        p = proba[task.name]
-        columns[task.name] = [task.label_names[i] for i in p.argmax(axis=1)]
+        columns[task.name] = labels[task.name]
+        applies = [label != "" for label in labels[task.name]]
         for index, label in enumerate(task.label_names):
-            columns[f"{task.name}.proba.{label}"] = p[:, index].astype(float).tolist()
+            values = proba[task.name][:, index].astype(float).tolist()
+            columns[f"{task.name}.proba.{label}"] = [v if ok else None for v, ok in zip(values, applies, strict=True)]
     return columns
 
 
-def load_predictor(reference: str | Path) -> Predictor:
-    """A Predictor from a model folder, or from an MLflow model URI (`runs:/ID/model`, `models:/NAME/VERSION`)."""
-    folder = resolve_model_folder(str(reference))
-    info = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
-    schema = Schema.model_validate(info["preprocessing"]["schema"])
-    tasks = [schema.task(name) for name in info["tasks"]]
+def predicted_labels(tasks: list[Task], proba: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """The most probable label per task and article; "" where the task does not apply.
+
+    Whether a task applies is decided by the label predicted for the task it depends on; a model without that task
+    cannot tell, and predicts the task everywhere.
+    """
+    by_name = {task.name: task for task in tasks}
+
+    def depth(task: Task) -> int:  # the task a task depends on comes earlier in the schema: no cycles
+        parent = task.applies_when and by_name.get(task.applies_when.task)
+        return 1 + depth(parent) if parent else 0
+
+    labels: dict[str, list[str]] = {}
+    for task in sorted(tasks, key=depth):
+        predicted = [task.label_names[i] for i in proba[task.name].argmax(axis=1)]
+        if task.applies_when and task.applies_when.task in labels:
+            allowed = task.applies_when.labels
+            predicted = [label if parent in allowed else ""
+                         for label, parent in zip(predicted, labels[task.applies_when.task], strict=True)]
+        labels[task.name] = predicted
+    return labels
+
+
+def load_predictor(reference: str | Path, tracking_uri: str | None = None) -> Predictor:
+    """A Predictor from a model folder, or from an MLflow model URI (`runs:/ID/model`, `models:/NAME/VERSION`).
+
+    Only data files are read (JSON, NumPy without pickle, skops with a list of trusted types, safetensors): no code
+    stored with a model runs. An MLflow URI is resolved in `tracking_uri` (default: MLFLOW_TRACKING_URI, else
+    sqlite:///mlflow.db).
+    """
+    folder = resolve_model_folder(str(reference), tracking_uri)
+    info = _model_info(folder)
     from train.models import registry
 
     try:
@@ -102,12 +136,35 @@ def load_predictor(reference: str | Path) -> Predictor:
     except TaawunError:
         raise TaawunError(f"{folder}: model kind {info['kind']!r} is not known to taawun {__version__}; "
                           f"kinds: {registry.names()}") from None
-    model = kind.load(folder, registry.model_config(info["model"]), tasks)
-    return Predictor(model, schema, tasks, info["preprocessing"], info)
+    try:
+        schema = Schema.model_validate(info["preprocessing"]["schema"])
+        tasks = [schema.task(name) for name in info["tasks"]]
+        model = kind.load(folder, registry.model_config(info["model"]), tasks)
+        return Predictor(model, schema, tasks, info["preprocessing"], info)
+    except TaawunError:
+        raise
+    except Exception as err:  # a missing, truncated or corrupt file: each library raises its own error types
+        raise TaawunError(f"{folder}: cannot load the {info['kind']} model ({type(err).__name__}: {err}). The model "
+                          "folder is incomplete or corrupt: copy it again, or retrain") from None
 
 
-def resolve_model_folder(reference: str) -> Path:
-    """The local model folder for a path or an MLflow URI (downloaded from the tracking store)."""
+def _model_info(folder: Path) -> dict[str, Any]:
+    """model.json, with a clear error when it is cut short or lacks what every model folder has."""
+    path = folder / MODEL_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TaawunError(f"{path}: not valid JSON ({err}); the file is truncated or corrupt: copy the model folder "
+                          "again, or retrain") from None
+    missing = [key for key in ("kind", "tasks", "preprocessing", "model") if key not in info]
+    if missing:
+        raise TaawunError(f"{path}: no {missing}; not a complete taawun model file (copy the model folder again, or "
+                          "retrain)")
+    return info
+
+
+def resolve_model_folder(reference: str, tracking_uri: str | None = None) -> Path:
+    """The local model folder for a path or an MLflow URI (downloaded from the tracking store `tracking_uri`)."""
     if "://" not in reference and ":/" not in reference:
         folder = Path(reference)
         for candidate in (folder, folder / "artifacts" / "model"):
@@ -117,11 +174,14 @@ def resolve_model_folder(reference: str) -> Path:
                           "`taawun train` or an MLflow URI such as runs:/<run id>/model or models:/<name>/<version>")
     import mlflow
 
-    from train.tracking.store import tracking_uri
+    from train.tracking.store import check_store
+    from train.tracking.store import tracking_uri as default_uri
 
-    mlflow.set_tracking_uri(tracking_uri(None))
+    uri = default_uri(tracking_uri)
+    check_store(uri)  # an unreachable server fails in seconds, not after minutes of MLflow's retries
+    mlflow.set_tracking_uri(uri)  # models:/ URIs resolve in the registry, which follows the tracking URI
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=reference))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=reference, tracking_uri=uri))
     except Exception as err:  # MLflow raises several types for a missing run, model or version
-        raise TaawunError(f"{reference}: cannot download the model from {mlflow.get_tracking_uri()}: {err}") from None
+        raise TaawunError(f"{reference}: cannot download the model from {uri}: {err}") from None
     return resolve_model_folder(str(local))

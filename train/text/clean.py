@@ -2,14 +2,16 @@
 
 Cleaning removes what is not the article: markup, links, e-mail addresses and site furniture such as
 comment forms and "read also" links. Normalization folds spelling variants of one word together
-(diacritics, tatweel, alef forms, digit scripts). A TextPipeline compiles both once and applies them to
-many texts; `clean_text` and `normalize_arabic` are one-off conveniences over it.
+(diacritics, tatweel, alef forms, digit scripts), and before cleaning drops invisible marks and folds presentation
+forms and Farsi letters, so that the cleaning patterns see plain text. A TextPipeline compiles both once and applies
+them to many texts; `clean_text` and `normalize_arabic` are one-off conveniences over it.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -61,6 +63,10 @@ class NormalizationOptions(BaseModel):
     normalize_alef_maqsura: bool = False
     normalize_teh_marbuta: bool = False
     normalize_digits: bool = True
+    # Models saved before these three existed load with them on: their texts rarely hold such characters.
+    remove_invisible_marks: bool = True
+    fold_presentation_forms: bool = True
+    normalize_farsi_letters: bool = True
 
 
 # Horizontal whitespace: \s without the newline, so NBSP and tabs count but lines stay lines.
@@ -129,6 +135,13 @@ _TATWEEL = 0x0640
 _ALEF_FORMS = "أإآٱ"
 _ALEF_MAQSURA = "ى"
 _TEH_MARBUTA = "ة"
+# Zero-width characters, directional marks and embeddings, the BOM as a zero-width no-break space, the Arabic letter
+# mark: they split or join words invisibly, so one word would make several tokens.
+_INVISIBLE_MARKS = [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF, 0x061C]
+# Presentation forms A and B: contextual glyphs and ligatures (text from PDFs and OCR). NFKC on these alone gives the
+# base letters; NFKC on everything would also rewrite superscripts, fractions and full-width Latin.
+_PRESENTATION_FORMS = [*range(0xFB50, 0xFE00), *range(0xFE70, 0xFF00)]
+_FARSI_LETTERS = {0x06CC: "ي", 0x06A9: "ك"}  # Farsi yeh and keheh, typed on Persian keyboards
 
 # clean_text is cleaning alone; the pipeline skips translate when the table is empty.
 _NO_NORMALIZATION = NormalizationOptions(
@@ -138,6 +151,9 @@ _NO_NORMALIZATION = NormalizationOptions(
     normalize_alef_maqsura=False,
     normalize_teh_marbuta=False,
     normalize_digits=False,
+    remove_invisible_marks=False,
+    fold_presentation_forms=False,
+    normalize_farsi_letters=False,
 )
 
 
@@ -156,13 +172,19 @@ class TextPipeline:
         self.cleaning = cleaning
         self.normalization = normalization
         self._boilerplate = compile_boilerplate(cleaning)
+        self._fold_table = build_fold_table(normalization)
         self._table = build_translation_table(normalization)
 
     def __call__(self, text: str) -> CleanedText:
-        """Clean `text`, then normalize it; the removal counts are those of cleaning."""
-        cleaned = self.clean(text)
+        """Fold invisible marks and letter forms, clean, then normalize; the removal counts are those of cleaning."""
+        cleaned = self.clean(self.fold(text))
         cleaned.text = self.normalize(cleaned.text)
         return cleaned
+
+    def fold(self, text: str) -> str:
+        """Drop invisible marks, fold presentation forms and Farsi letters (before cleaning: a mark inside "اقرأ
+        أيضاً" would hide it from the boilerplate patterns, and one between two spaces would keep both)."""
+        return text.translate(self._fold_table) if self._fold_table else text
 
     def clean(self, text: str) -> CleanedText:
         """Remove markup, links, addresses and boilerplate, then tidy whitespace."""
@@ -232,6 +254,25 @@ def build_translation_table(options: NormalizationOptions) -> dict[int, str | No
     return table
 
 
+def build_fold_table(options: NormalizationOptions) -> dict[int, str | None]:
+    """Build the str.translate table of the steps applied before cleaning; empty when none is chosen.
+
+    A presentation form maps to its NFKC form with the other chosen folds applied to it, so one pass is enough.
+    """
+    table: dict[int, str | None] = {}
+    if options.remove_invisible_marks:
+        table.update(dict.fromkeys(_INVISIBLE_MARKS))
+    if options.normalize_farsi_letters:
+        table.update(_FARSI_LETTERS)
+    if options.fold_presentation_forms:
+        letters = dict(table)
+        for code in _PRESENTATION_FORMS:
+            folded = unicodedata.normalize("NFKC", chr(code))
+            if folded != chr(code):
+                table[code] = folded.translate(letters)
+    return table
+
+
 def collapse_whitespace(text: str) -> str:
     """Make runs of spaces one space and 3+ newlines two (paragraph breaks stay); strip lines and text."""
     if "\r" in text:
@@ -248,6 +289,7 @@ def clean_text(text: str, options: CleaningOptions) -> CleanedText:
 
 
 def normalize_arabic(text: str, options: NormalizationOptions) -> str:
-    """Normalize one text; for many texts build a TextPipeline once instead."""
-    table = build_translation_table(options)
+    """Normalize one text (the folds before cleaning included); for many texts build a TextPipeline once instead."""
+    fold, table = build_fold_table(options), build_translation_table(options)
+    text = text.translate(fold) if fold else text
     return text.translate(table) if table else text

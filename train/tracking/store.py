@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from train.errors import TaawunError
@@ -20,6 +24,7 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 # Progress bars for artifact downloads of a few kilobytes are noise in a command's output.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+PID_TAG, HOST_TAG = "taawun.pid", "taawun.host"
 
 
 def tracking_uri(configured: str | None) -> str:
@@ -27,35 +32,109 @@ def tracking_uri(configured: str | None) -> str:
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
-def check_store(uri: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, before training, when the tracking store cannot be reached or opened."""
+def check_store(uri: str, timeout: float = 5.0, write: bool = False) -> None:
+    """Fail in seconds, before any work, when the tracking store cannot be reached or opened.
+
+    `write`: the command logs to the store, so it must be writable; a missing SQLite store is created (under a file
+    lock beside it, as two processes creating one at once break MLflow's migrations). Otherwise a missing SQLite
+    store is an error rather than a new empty database.
+    """
     if uri.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
-                if response.status != 200:
-                    raise TaawunError(f"tracking server {uri} answered {response.status} on /health")
-        except (urllib.error.URLError, OSError) as err:
-            raise TaawunError(
-                f"cannot reach the MLflow tracking server {uri} ({getattr(err, 'reason', err)}). Start it, fix "
-                "tracking.uri / MLFLOW_TRACKING_URI, or unset them to use the local sqlite:///mlflow.db"
-            ) from None
+        _check_server(uri, timeout)
         return
     if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
-        if not path.parent.resolve().is_dir():
-            raise TaawunError(f"tracking store {uri}: folder {path.parent} does not exist")
+        _check_sqlite(uri, write)
     import mlflow
 
     try:
-        mlflow.MlflowClient(uri).search_experiments(max_results=1)
+        with store_lock(uri):
+            mlflow.MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:  # the store's own error types vary by backend
         raise TaawunError(f"cannot open the MLflow tracking store {uri}: {err}") from None
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            if response.status != 200:
+                raise TaawunError(f"tracking server {uri} answered {response.status} on /health")
+    except (urllib.error.URLError, OSError) as err:
+        raise TaawunError(
+            f"cannot reach the MLflow tracking server {uri} ({getattr(err, 'reason', err)}). Start it, fix "
+            "tracking.uri / MLFLOW_TRACKING_URI / --tracking-uri, or unset them to use the local sqlite:///mlflow.db"
+        ) from None
+
+
+def _check_sqlite(uri: str, write: bool) -> None:
+    """The database's folder exists; the database exists (unless it is to be created), and is writable if need be."""
+    path = sqlite_path(uri)
+    if not path.parent.resolve().is_dir():
+        raise TaawunError(f"tracking store {uri}: folder {path.parent} does not exist")
+    if not write:
+        if not path.is_file():
+            raise TaawunError(f"no MLflow tracking store at {path} ({uri}): nothing was logged there yet. Check "
+                              "--tracking-uri / MLFLOW_TRACKING_URI, or train a model first")
+        return
+    # SQLite writes a journal beside the database, so the folder must take new files, and the file must open for
+    # writing (as root, permission bits say nothing: try it).
+    problem = write_problem(path.parent)
+    try:
+        if not problem and path.exists():
+            open(path, "r+b").close()
+    except OSError as err:
+        problem = f"{path}: {err.strerror}"
+    if problem:
+        raise TaawunError(f"tracking store {uri}: cannot write ({problem}). Make it writable, or log to another "
+                          "store (tracking.uri, --tracking-uri)")
+
+
+def write_problem(folder: Path) -> str | None:
+    """Why no file can be created in `folder`, or None when one can.
+
+    A missing folder is judged by its nearest existing parent. Nothing created here stays.
+    """
+    existing = next(path for path in [folder, *folder.parents] if path.exists() or path == Path("."))
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".taawun-write-check-"):
+            pass
+    except OSError as err:
+        return f"{existing}: {err.strerror or err}"
+    return None
+
+
+def sqlite_path(uri: str) -> Path:
+    """The database file of a `sqlite:///` URI."""
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock on `<database>.lock` beside a SQLite store; nothing for other stores.
+
+    Where the folder takes no new file, no lock is taken: nothing can create a database there either.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    path = sqlite_path(uri)
+    try:
+        handle = open(path.with_name(path.name + ".lock"), "a")
+    except OSError:
+        yield
+        return
+    with handle:  # closing the file releases the lock
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def artifact_root(uri: str, experiment: str = "") -> str | None:
     """For a SQLite store: artifacts in `mlartifacts/` beside the database file (None: the store decides)."""
     if uri.startswith("sqlite:///"):
-        folder = Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts"
+        folder = sqlite_path(uri).resolve().parent / "mlartifacts"
         return (folder / re.sub(r"[^\w.-]+", "_", experiment) if experiment else folder).as_uri()
     return None
 
@@ -66,11 +145,12 @@ def use_experiment(uri: str, name: str) -> str:
 
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        experiment_id = client.create_experiment(name, artifact_location=artifact_root(uri, name))
-    else:
-        experiment_id = experiment.experiment_id
+    with store_lock(uri):  # two processes creating the same experiment at once: one would fail
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            experiment_id = client.create_experiment(name, artifact_location=artifact_root(uri, name))
+        else:
+            experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -99,6 +179,11 @@ def log_dataset(folder: Path, fingerprint: str, name: str, context: str = "train
     for report in ("report.json", "report.md"):
         if (folder / report).is_file():
             mlflow.log_artifact(str(folder / report), artifact_path="dataset")
+
+
+def process_tags() -> dict[str, str]:
+    """The process and host running a run, as tags: `taawun runs --stale` finds runs whose process is gone."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
 def git_commit() -> dict[str, str]:

@@ -11,20 +11,23 @@ from train.errors import TaawunError
 from train.evaluation.artifacts import write_evaluation
 from train.evaluation.tables import format_table
 from train.tracking.names import flat_metrics
-from train.tracking.store import check_store, tracking_uri, use_experiment
+from train.tracking.store import check_store, process_tags, tracking_uri, use_experiment
 
 
 def evaluate_model(model: str, source: Path, split: str, fields: dict[str, str], evaluation: EvaluationConfig,
                    uri: str | None, log: bool = True) -> tuple[dict[str, dict], str | None]:
-    """Evaluate a model on a built dataset's split or a raw file; log an evaluation run linked to its training run."""
+    """Evaluate a model on a built dataset's split or a raw file; log an evaluation run linked to its training run.
+
+    `uri` is the tracking store: where an MLflow model URI is loaded from, and where the evaluation run is logged.
+    """
     from train.data.build import open_dataset
     from train.evaluation.scoring import dataset_columns, raw_file_columns, score
     from train.models.predictor import load_predictor
 
     uri = tracking_uri(uri)
     if log:
-        check_store(uri)
-    predictor = load_predictor(model)
+        check_store(uri, write=True)
+    predictor = load_predictor(model, uri)
     if source.is_dir() or source.suffix in (".yaml", ".yml"):
         dataset, _, _ = open_dataset(source)
         if split not in dataset:
@@ -53,7 +56,7 @@ def _log_evaluation(uri: str, predictor, model: str, source: Path, results, pred
         except Exception:  # the training run lives in another store: log under the default experiment
             training_run = None
     use_experiment(uri, experiment)
-    tags = {"taawun.evaluation_of": model, "taawun.evaluated_on": str(source),
+    tags = {**process_tags(), "taawun.evaluation_of": model, "taawun.evaluated_on": str(source),
             "taawun.model_kind": predictor.model.kind, "taawun.tasks": ",".join(t.name for t in predictor.tasks)}
     if training_run:
         tags.update({"taawun.training_run_id": training_run, "mlflow.parentRunId": training_run})

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from train.data.table import ARTICLE_KEYS, ArticleReader, field_columns
+from train.data.table import ARTICLE_KEYS, ArticleReader
 from train.errors import TaawunError
 from train.evaluation.scoring import predict_columns
 from train.files import atomic_file
@@ -30,20 +30,20 @@ def predict_file(predictor: Predictor, source: Path, output: Path, fields: dict[
                  progress: bool = True) -> PredictSummary:
     """Predict every article of `source` (JSONL, CSV/TSV, Parquet) into `output` (.jsonl or .csv), atomically."""
     out_format = _output_format(output)
-    column = field_columns(fields, [*ARTICLE_KEYS, *predictor.target_fields])
-    malformed: list[str] = []
+    reader = ArticleReader(source, fields, [*ARTICLE_KEYS, *predictor.target_fields],
+                           ["text", *predictor.target_fields])
     predicted = 0
     with atomic_file(output, newline="") as handle:
         writer = _writer(out_format, handle, predictor)
         bar = _progress(progress, source)
-        for batch in _batches(_records(source, column, malformed), batch_size):
-            columns = {key: [record[key] for record in batch] for key in column}
+        for batch in _batches(_records(reader), batch_size):
+            columns = {key: [record[key] for record in batch] for key in reader.column}
             proba = predict_columns(predictor, columns, clean=True)
             writer(columns["id"], label_columns(predictor.tasks, proba))
             predicted += len(batch)
             bar.update(len(batch))
         bar.close()
-    return PredictSummary(predicted, malformed, output)
+    return PredictSummary(predicted, reader.malformed, output)
 
 
 def _output_format(output: Path) -> str:
@@ -59,15 +59,13 @@ def _progress(enabled: bool, source: Path):
     return tqdm(desc=f"predicting {source.name}", unit=" articles", disable=not enabled, file=sys.stderr)
 
 
-def _records(source: Path, column: dict[str, str], malformed: list[str]) -> Iterator[dict[str, str]]:
-    """Records of the input as {key: value}; unreadable ones and empty texts are noted in `malformed`."""
-    reader = ArticleReader(source, column, ["text", *(k for k in column if k not in ARTICLE_KEYS)])
-    reader.malformed = malformed
+def _records(reader: ArticleReader) -> Iterator[dict[str, str]]:
+    """Records of the input as {key: value}; unreadable ones and empty texts are noted in `reader.malformed`."""
     for line, record in reader:
         if not record["text"].strip():
-            malformed.append(f"{source}:{line}: empty text; skipped")
+            reader.malformed.append(f"{reader.path}:{line}: empty text; skipped")
             continue
-        record["id"] = record["id"] or f"{source.name}:{line}"
+        record["id"] = record["id"] or f"{reader.path.name}:{line}"
         yield record
 
 
@@ -91,8 +89,9 @@ def _writer(out_format: str, handle, predictor: Predictor):
                 record: dict[str, Any] = {"id": article_id}
                 for task in tasks:
                     record[task.name] = columns[task.name][row]
-                    record[f"{task.name}_probabilities"] = {
-                        label: round(columns[f"{task.name}.proba.{label}"][row], 6) for label in task.label_names}
+                    record[f"{task.name}_probabilities"] = {  # None where the task does not apply (label "")
+                        label: round(columns[f"{task.name}.proba.{label}"][row], 6) for label in task.label_names
+                    } if record[task.name] else None
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         return write_jsonl
 

@@ -76,20 +76,22 @@ class SuggestResult:
 
 def suggest(model_ref: str, source: Path, n: int, output: Path, strategy: Strategy = "uncertainty",
             fields: dict[str, str] | None = None, seed: int = 0, tasks: list[str] | None = None,
-            near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD) -> SuggestResult:
+            near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD,
+            tracking_uri: str | None = None) -> SuggestResult:
     """Pick `n` articles of `source` to annotate next and write them, pre-annotated, as a Label Studio import file.
 
     `model_ref` is a model folder or an MLflow URI; `source` a JSONL/CSV/Parquet file whose columns `fields` maps (id,
     text, title and the model's target fields; default: the same names). `strategy` "uncertainty" takes the least sure
     articles first, "random" a random sample (seeded by `seed`); both skip near-duplicates of picked articles. `tasks`
     limits the tasks whose uncertainty counts (default: all the model's); every task of the model is pre-annotated.
+    `tracking_uri`: the store an MLflow model URI is loaded from.
     Fewer than `n` articles come back when the pool holds fewer distinct ones.
     """
     _check_request(n, strategy, output, near_duplicate_threshold)
     from train.evaluation.scoring import predict_columns
     from train.models.predictor import load_predictor
 
-    predictor = load_predictor(model_ref)
+    predictor = load_predictor(model_ref, tracking_uri)
     scored = _scored_tasks(predictor.tasks, tasks)
     pool = read_pool(Path(source), fields or {}, predictor.target_fields)
     cleaned = {key: predictor.clean(values) for key, values in pool.columns.items() if key != "id"}
@@ -133,13 +135,13 @@ def read_pool(source: Path, fields: dict[str, str], target_fields: Sequence[str]
     An id is needed to join the annotations back to the article. Unreadable records, records without text or id are
     skipped and listed in `malformed` with their line; a repeated id with the same article is read once.
     """
-    from train.data.table import ARTICLE_KEYS, ArticleReader, field_columns
+    from train.data.table import ARTICLE_KEYS, ArticleReader
 
-    column = field_columns(fields, [*ARTICLE_KEYS, *target_fields])
-    # A title is optional unless the user mapped one; everything else must be there.
-    required = [key for key in column if key != "title" or "title" in fields]
-    reader = ArticleReader(source, column, required, why={"id": " (the article id, to join the annotations back)"})
-    pool = Pool({key: [] for key in column}, reader.malformed)
+    keys = [*ARTICLE_KEYS, *target_fields]
+    # A title is optional unless the user mapped one (mapped keys are always required); everything else must be there.
+    reader = ArticleReader(source, fields, keys, [key for key in keys if key != "title"],
+                           why={"id": " (the article id, to join the annotations back)"})
+    pool = Pool({key: [] for key in reader.column}, reader.malformed)
     seen: dict[str, tuple[int, tuple[str, str]]] = {}
     for line, record in reader:
         where = f"{source}:{line}"

@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +36,10 @@ from train.tracking.store import (
     log_dataset,
     log_model,
     log_params,
+    process_tags,
     tracking_uri,
     use_experiment,
+    write_problem,
 )
 
 
@@ -64,8 +69,9 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
 
     main = int(os.environ.get("RANK", "0")) == 0
     uri = tracking_uri(config.tracking.uri)
-    if main:
-        check_store(uri)  # before any training: a wrong URI fails in seconds
+    if main:  # before any training: an unwritable folder or a wrong store fails in seconds
+        _check_output_dir(config)
+        check_store(uri, write=True)
     dataset, data_folder, settings = open_dataset(config.data, build=main)
     schema = Schema.model_validate(settings["schema"])
     tasks = _pick_tasks(config, schema)
@@ -77,16 +83,20 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
     use_experiment(uri, config.tracking.experiment)
     report = json.loads((data_folder / "report.json").read_text(encoding="utf-8"))
     with mlflow.start_run(run_id=_resumed_run(work_dir) if resume else None,
-                          run_name=config.tracking.run_name) as run:
+                          run_name=config.tracking.run_name) as run, \
+            _interrupt_reported(run.info.run_id, uri, _run_folder(config, run.info.run_id)):
+        # First: a run killed from here on can be found (`taawun runs --stale`), and is listed as taawun's.
+        mlflow.set_tags({**process_tags(), "taawun.model_kind": config.model.kind,
+                         "taawun.tasks": ",".join(t.name for t in tasks)})
         work_dir.mkdir(parents=True, exist_ok=True)  # checkpoints live there; --resume finds this run again
         (work_dir / "mlflow_run_id").write_text(run.info.run_id, encoding="utf-8")
-        folder = config.output_dir / config.tracking.experiment / run.info.run_id
+        folder = _run_folder(config, run.info.run_id)
         folder.mkdir(parents=True, exist_ok=True)
         # The whole config, defaults included: what ran, not only what the file said.
         full = config.model_dump(mode="json")
         (folder / "config.yaml").write_text(yaml.safe_dump(full, allow_unicode=True, sort_keys=False), "utf-8")
         if not resume:
-            _log_start(config, full, folder, data_folder, report["fingerprint"], tasks)
+            _log_start(config, full, folder, data_folder, report["fingerprint"])
         info = {"run_id": run.info.run_id, "dataset_fingerprint": report["fingerprint"], "seed": config.seed}
         context = _context(config, dataset, tasks, work_dir, resume, True)
         predictor, seconds = _fit(config, dataset, schema, tasks, settings, info, context)
@@ -98,6 +108,31 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
             raise TaawunError(f"training finished, but logging to MLflow ({uri}) failed: {err}\n"
                               f"The model and metrics are kept in {folder} (model: {folder / 'model'}).") from None
     return RunResult(run.info.run_id, model_uri, folder, results, uri)
+
+
+def _check_output_dir(config: ExperimentConfig) -> None:
+    problem = write_problem(config.output_dir / config.tracking.experiment)
+    if problem:
+        raise TaawunError(f"output_dir {config.output_dir}: cannot write there ({problem}). Give another output_dir "
+                          "(--set output_dir=PATH) or make it writable")
+
+
+def _run_folder(config: ExperimentConfig, run_id: str) -> Path:
+    """The local folder of a run: its config, model and evaluation, whatever happens to MLflow."""
+    return config.output_dir / config.tracking.experiment / run_id
+
+
+@contextmanager
+def _interrupt_reported(run_id: str, uri: str, folder: Path) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM, which the CLI turns into Ctrl-C) inside a run: an error saying what became of the run.
+
+    The error leaves the MLflow run context, which ends the run FAILED; the local run folder is kept.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise TaawunError(f"interrupted: MLflow run {run_id} ended FAILED in {uri}; what it wrote so far is kept in "
+                          f"{folder}") from None
 
 
 def _digest(resolved: dict[str, Any]) -> str:
@@ -129,12 +164,10 @@ def _check_splits(dataset, config: ExperimentConfig) -> None:
                           "give them a share in the data config's split section")
 
 
-def _log_start(config, resolved, folder: Path, data_folder: Path, fingerprint: str, tasks) -> None:
+def _log_start(config, resolved, folder: Path, data_folder: Path, fingerprint: str) -> None:
     import mlflow
 
-    mlflow.set_tags({**git_commit(), "taawun.model_kind": config.model.kind,
-                     "taawun.tasks": ",".join(t.name for t in tasks), "taawun.dataset": str(data_folder),
-                     "taawun.dataset_fingerprint": fingerprint})
+    mlflow.set_tags({**git_commit(), "taawun.dataset": str(data_folder), "taawun.dataset_fingerprint": fingerprint})
     log_params(flatten(resolved))
     mlflow.log_artifact(str(folder / "config.yaml"))
     log_dataset(data_folder, fingerprint, data_folder.name)
@@ -156,10 +189,26 @@ def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any],
     split = dataset["train"]
     articles = Articles.from_split(split, [task.target_field for task in tasks if task.target_field])
     model = registry.model_class(config.model.kind)(config.model, tasks)
-    model.fit(articles, split_labels(split, tasks), context)
+    try:
+        model.fit(articles, split_labels(split, tasks), context)
+    except ValueError as err:
+        key = _invalid_parameter(err, config.model)
+        if key is None:
+            raise
+        raise TaawunError(f"{key}: {err} Fix it in the experiment config, or with --set {key}=VALUE") from None
     seconds = time.perf_counter() - started
     preprocessing = {key: settings[key] for key in ("cleaning", "normalization", "schema")}
     return Predictor(model, schema, tasks, preprocessing, info), seconds
+
+
+def _invalid_parameter(err: ValueError, model_config) -> str | None:
+    """The config key of a parameter scikit-learn refused when fitting (its InvalidParameterError), else None."""
+    match = re.match(r"The '(\w+)' parameter of \w+ must be", str(err))
+    if type(err).__name__ != "InvalidParameterError" or not match:
+        return None
+    name = match.group(1)
+    search = getattr(model_config, "search", None)
+    return f"model.search.grid.{name}" if search and name in search.grid else f"model.params.{name}"
 
 
 def _log_step_metrics(metrics: dict[str, float], step: int) -> None:
@@ -172,7 +221,7 @@ def _log_step_metrics(metrics: dict[str, float], step: int) -> None:
 def _log_trial(task: str, params: dict[str, Any], value: float) -> None:
     import mlflow
 
-    with mlflow.start_run(run_name=f"search {task} {params}", nested=True):
+    with mlflow.start_run(run_name=f"search {task} {params}", nested=True, tags=process_tags()):
         mlflow.set_tag("taawun.trial_task", task)
         mlflow.log_params({f"trial.{k}": v for k, v in params.items()})
         mlflow.log_metric(f"search/{task}/macro_f1", value)
