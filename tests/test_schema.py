@@ -88,3 +88,68 @@ def test_default_schema_labelstudio_config_parses():
     result = run_cli("schema", "labelstudio", SCHEMA)
     names = [c.get("name") for c in ET.fromstring(result.output).iter("Choices")]
     assert names == ["topic", "bilateral_security_cooperation", "stance"]
+
+
+# Weak supervision: labelling rules and gazetteers declared in the schema.
+
+RULE_SCHEMA = "name: s\n{gazetteers}tasks:\n  - name: t\n    kind: binary\n    labels: [yes, no]\n    rules:\n{rules}"
+
+
+@pytest.mark.parametrize(
+    ("gazetteers", "rules", "message"),
+    [
+        ("", "      - {name: r, label: maybe, keywords: [تعاون]}\n",
+         "tasks.0.rules.0.label: 'maybe' is not a label of 't' (['yes', 'no'])"),
+        ("", "      - {name: r, label: yes, keyword: [تعاون]}\n", "tasks.0.rules.0.keyword: unknown key"),
+        ("", "      - {name: r, label: yes, regex: '(تعاون'}\n",
+         "tasks.0.rules.0.regex: '(تعاون' is not a valid regular expression"),
+        ("", "      - {name: r, label: yes, regex: 'x*'}\n", "tasks.0.rules.0.regex: 'x*' matches the empty string"),
+        ("", "      - {name: r, label: yes}\n", "tasks.0.rules.0: give one matcher: keywords, regex or cooccur"),
+        ("", "      - {name: r, label: yes, keywords: [a], regex: b}\n",
+         "tasks.0.rules.0: give one matcher, not 2 (keywords, regex)"),
+        ("", "      - {name: r, label: yes, keywords: ['*']}\n",
+         "tasks.0.rules.0.keywords: '*' has no word; write words separated by spaces"),
+        ("", "      - {name: r, label: yes, keywords: [تع*اون]}\n", "tasks.0.rules.0.keywords: 'تع*اون': '*' may only end a word"),
+        ("", "      - {name: r, label: yes, keywords: [a]}\n      - {name: r, label: no, keywords: [b]}\n",
+         "tasks.0.rules.1.name: rule 'r' is defined twice"),
+        ("", "      - {name: r, label: yes, cooccur: {gazetteer: states, terms: [تعاون]}}\n",
+         "tasks.0.rules.0.cooccur.gazetteer: no gazetteer 'states'; declare it under `gazetteers:`"),
+        ("gazetteers: {states: absent.yaml}\n",
+         "      - {name: r, label: yes, cooccur: {gazetteer: states, terms: [تعاون]}}\n",
+         "absent.yaml: no such file (gazetteer paths are relative to the schema's folder)"),
+        ("gazetteers: {states: bad.yaml}\n",
+         "      - {name: r, label: yes, cooccur: {gazetteer: states, terms: [تعاون]}}\n",
+         "bad.yaml: entries.0.code: required key is missing"),
+        ("gazetteers: {states: states.yaml}\n",
+         "      - {name: r, label: yes, cooccur: {gazetteer: states, distinct: 0, terms: [تعاون]}}\n",
+         "tasks.0.rules.0.cooccur.distinct: Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_rules_give_key_path(tmp_path, gazetteers, rules, message):
+    (tmp_path / "states.yaml").write_text("entries:\n  - {code: EG, names: [مصر]}\n", encoding="utf-8")
+    (tmp_path / "bad.yaml").write_text("entries:\n  - {names: [مصر]}\n", encoding="utf-8")
+    path = tmp_path / "schema.yaml"
+    path.write_text(RULE_SCHEMA.format(gazetteers=gazetteers, rules=rules), encoding="utf-8")
+    result = run_cli("schema", "check", path)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_schema_without_rules_dumps_as_before():
+    schema = load_schema(ROOT / "configs" / "schemas" / "ant_sections.yaml")
+    dumped = schema.model_dump(mode="json")
+    assert set(dumped) == {"name", "description", "tasks"}
+    assert all(set(task) == {"name", "kind", "description", "labels", "positive", "aliases", "target_field",
+                             "applies_when"} for task in dumped["tasks"])
+
+
+def test_the_default_schema_declares_rules_and_survives_a_json_round_trip():
+    from train.schema import Schema
+
+    schema = load_schema(SCHEMA)
+    assert {rule.label for rule in schema.task("bilateral_security_cooperation").rules} == {"yes", "no"}
+    assert len(schema.gazetteer("states").entries) == 197
+    again = Schema.model_validate(schema.model_dump(mode="json"))
+    assert again == schema and again.task("topic").rules == schema.task("topic").rules
+    assert "rule(s)" in run_cli("schema", "check", SCHEMA).output

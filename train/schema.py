@@ -1,14 +1,32 @@
-"""The labeling schema: tasks, their ordered labels, aliases and dependencies. Everything downstream reads it."""
+"""The labeling schema: tasks, their ordered labels, aliases and dependencies. Everything downstream reads it.
+
+A task may also declare labelling rules (weak supervision, `taawun weak apply`), and the schema the gazetteers its
+co-occurrence rules name; a schema without them is written out (`model_dump`) exactly as before they existed.
+"""
 
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from train.config.loading import load_config
+from train.errors import TaawunError
+from train.weak.terms import parse_term
+
+if TYPE_CHECKING:
+    from train.weak.gazetteer import Gazetteer
 
 # Columns the dataset builder writes itself; a task or target field may not take these names.
 RESERVED_COLUMNS = frozenset({"id", "title", "text", "raw_title", "raw_text", "date", "source", "cluster", "origin"})
@@ -31,6 +49,89 @@ class AppliesWhen(BaseModel):
     labels: list[str] = Field(min_length=1)
 
 
+def _omit(data: dict, keys: tuple[str, ...]) -> dict:
+    """A dump without the optional keys left empty, so schemas without rules are saved as before rules existed."""
+    return {key: value for key, value in data.items() if key not in keys or value not in (None, False, [], {})}
+
+
+class Cooccurrence(BaseModel):
+    """Within one sentence: at least `distinct` different entries of a gazetteer, one of the `terms` and, when
+    given, one of `also` (a cooperation word and a security word)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    gazetteer: str
+    distinct: int = Field(default=2, ge=1)
+    terms: list[str] = Field(min_length=1)
+    also: list[str] | None = Field(default=None, min_length=1)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _omit(handler(self), ("also",))
+
+    @field_validator("terms", "also")
+    @classmethod
+    def _check_terms(cls, terms: list[str] | None) -> list[str] | None:
+        return None if terms is None else _checked_terms(terms)
+
+
+class Rule(BaseModel):
+    """A labelling rule: it votes `label` for an article its one matcher finds at least `min_count` times.
+
+    `scope`: the whole article, its `lead` (the title and the text's first two sentences) or its `title`. With
+    `absent: true` it votes where its matcher finds fewer than `min_count` matches (no cooperation words: `no`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=IDENTIFIER)
+    label: str
+    keywords: list[str] | None = Field(default=None, min_length=1)
+    regex: str | None = None
+    cooccur: Cooccurrence | None = None
+    scope: Literal["article", "lead", "title"] = "article"
+    min_count: int = Field(default=1, ge=1)
+    absent: bool = False
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _omit(handler(self), ("keywords", "regex", "cooccur", "absent"))
+
+    @field_validator("keywords")
+    @classmethod
+    def _check_keywords(cls, keywords: list[str] | None) -> list[str] | None:
+        return None if keywords is None else _checked_terms(keywords)
+
+    @field_validator("regex")
+    @classmethod
+    def _check_regex(cls, pattern: str | None) -> str | None:
+        """Compile at load: a bad pattern fails here, naming the key, not on the first article."""
+        if pattern is None:
+            return None
+        try:
+            compiled = re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {err}. Escape literal ( [ * + ? "
+                             "with a backslash") from None
+        if compiled.fullmatch(""):
+            raise ValueError(f"{pattern!r} matches the empty string, so it would vote everywhere; make it require "
+                             "at least one character")
+        return pattern
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> Rule:
+        given = [name for name in ("keywords", "regex", "cooccur") if getattr(self, name) is not None]
+        if not given:
+            raise ValueError("give one matcher: keywords, regex or cooccur")
+        if len(given) > 1:
+            raise ValueError(f"give one matcher, not {len(given)} ({', '.join(given)})")
+        return self
+
+
+def _checked_terms(terms: list[str]) -> list[str]:
+    for term in terms:
+        parse_term(term)  # its ValueError names the term and the fix
+    return terms
+
+
 class Task(BaseModel):
     """One labeling task: a column of the dataset and a head of the model."""
 
@@ -43,6 +144,7 @@ class Task(BaseModel):
     aliases: dict[str, str] = {}
     target_field: str | None = Field(default=None, pattern=IDENTIFIER)
     applies_when: AppliesWhen | None = None
+    rules: list[Rule] = []
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -66,6 +168,10 @@ class Task(BaseModel):
             if target not in names:
                 raise ValueError(f"alias {alias!r} maps to {target!r}, which is not one of {names}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _omit(handler(self), ("rules",))
 
     @property
     def label_names(self) -> list[str]:
@@ -103,7 +209,13 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1)
     description: str = ""
+    gazetteers: dict[str, str] = Field(default={}, description="name -> gazetteer file, relative to the schema file")
     tasks: list[Task] = Field(min_length=1)
+    _loaded: dict[str, Gazetteer] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal declarations are equal schemas, whether their gazetteers were loaded from files or not."""
+        return type(other) is type(self) and self.model_dump() == other.model_dump()
 
     @model_validator(mode="after")
     def _check_tasks(self) -> Schema:
@@ -117,7 +229,19 @@ class Schema(BaseModel):
                     raise ValueError(f"{where}: {column!r} is a column the dataset builder writes; rename it")
             if task.applies_when:
                 _check_applies_when(task, names[:index], {t.name: t for t in self.tasks}, where)
+            _check_rules(task, set(self.gazetteers), where)
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _omit(handler(self), ("gazetteers",))
+
+    def gazetteer(self, name: str) -> Gazetteer:
+        """A gazetteer the schema declares, as `load_schema` loaded it from its file."""
+        if name not in self._loaded:
+            raise TaawunError(f"schema {self.name!r}: gazetteer {name!r} is not loaded; load the schema from its file "
+                              "(taawun reads gazetteers relative to it)")
+        return self._loaded[name]
 
     def task(self, name: str) -> Task:
         """The task called `name`; a clear error listing the schema's tasks when there is none."""
@@ -146,14 +270,41 @@ def _check_applies_when(task: Task, earlier: list[str], tasks: dict[str, Task], 
         )
 
 
+def _check_rules(task: Task, gazetteers: set[str], where: str) -> None:
+    """Rules vote for labels of their task, have names unique in it, and name declared gazetteers."""
+    seen = set()
+    for index, rule in enumerate(task.rules):
+        key = f"{where}.rules.{index}"
+        if rule.name in seen:
+            raise ValueError(f"{key}.name: rule {rule.name!r} is defined twice in task {task.name!r}")
+        seen.add(rule.name)
+        if rule.label not in task.label_names:
+            raise ValueError(f"{key}.label: {rule.label!r} is not a label of {task.name!r} ({task.label_names}); "
+                             f"did you mean {task.suggest(rule.label)!r}?")
+        if rule.cooccur and rule.cooccur.gazetteer not in gazetteers:
+            raise ValueError(f"{key}.cooccur.gazetteer: no gazetteer {rule.cooccur.gazetteer!r}; declare it under "
+                             f"`gazetteers:` (declared: {sorted(gazetteers)})")
+
+
 def load_schema(path: str | Path) -> Schema:
-    """Load and validate a schema YAML file."""
-    return load_config(Schema, path)
+    """Load and validate a schema YAML file, and the gazetteers it declares (paths relative to the file)."""
+    from train.weak.gazetteer import load_gazetteer
+
+    path = Path(path)
+    schema = load_config(Schema, path)
+    for name, relative in schema.gazetteers.items():
+        file = path.parent / relative
+        if not file.is_file():
+            raise TaawunError(f"{path}: gazetteers.{name}: {file}: no such file (gazetteer paths are relative to "
+                              "the schema's folder)")
+        schema._loaded[name] = load_gazetteer(file)
+    return schema
 
 
 def describe_schema(schema: Schema) -> str:
     """A short human-readable summary of a schema."""
     lines = [f"schema {schema.name!r}: {len(schema.tasks)} task(s)"]
+    lines.extend(f"  gazetteer {name}: {path}" for name, path in schema.gazetteers.items())
     for task in schema.tasks:
         extra = []
         if task.kind == "binary":
@@ -164,6 +315,8 @@ def describe_schema(schema: Schema) -> str:
             extra.append(f"applies when {task.applies_when.task} in {task.applies_when.labels}")
         if task.aliases:
             extra.append(f"{len(task.aliases)} alias(es)")
+        if task.rules:
+            extra.append(f"{len(task.rules)} rule(s)")
         suffix = f" ({', '.join(extra)})" if extra else ""
         lines.append(f"  {task.name} [{task.kind}]{suffix}")
         lines.extend(f"    - {label.name}: {label.description}".rstrip(": ") for label in task.labels)
