@@ -42,6 +42,32 @@ class TrackingConfig(_Strict):
     run_name: str | None = None
 
 
+class TuneConfig(_Strict):
+    """`taawun tune`: candidate models compared by grouped cross-validation on the training split, the best trained.
+
+    A candidate is a model config (with its `kind`); its `grid` (dotted keys under `model`, each with a list of
+    values) expands it into one trial per combination. `ensemble: N` also tries a weighted ensemble of the N best
+    trials (weights per task chosen on the same out-of-fold probabilities). The score is the macro-F1 averaged over the
+    tasks, of out-of-fold predictions: the validation and test splits are never used to choose.
+    """
+
+    candidates: list[dict[str, Any]] = Field(min_length=1)
+    folds: int = Field(default=5, ge=2)
+    ensemble: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_candidates(self) -> TuneConfig:
+        for index, candidate in enumerate(self.candidates):
+            if "kind" not in candidate:
+                raise ValueError(f"candidates.{index}: give the model `kind` ({registry.names()})")
+            grid = candidate.get("grid", {})
+            if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
+                raise ValueError(f"candidates.{index}.grid: map dotted model keys to non-empty lists of values")
+        if self.ensemble == 1:
+            raise ValueError("ensemble: give the number of best trials to combine (2 or more), or 0 for none")
+        return self
+
+
 class ExperimentConfig(_Strict):
     """Everything `taawun train` needs."""
 
@@ -50,6 +76,7 @@ class ExperimentConfig(_Strict):
     model: ModelConfig = Field(default_factory=lambda: registry.config_class("tfidf")())
     evaluation: EvaluationConfig = EvaluationConfig()
     tracking: TrackingConfig = TrackingConfig()
+    tune: TuneConfig | None = None
     seed: int = 13
     output_dir: Path = Path("runs")
 

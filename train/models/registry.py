@@ -20,6 +20,7 @@ KINDS: dict[str, tuple[str, str]] = {
                          "train.models.sentence_encoder.model:SentenceEncoderModel"),
     "transformer": ("train.models.transformer.config:TransformerConfig",
                     "train.models.transformer.model:TransformerModel"),
+    "ensemble": ("train.models.ensemble.config:EnsembleConfig", "train.models.ensemble.model:EnsembleModel"),
 }
 # Names used before 0.2: configs and saved model folders that say them still work.
 ALIASES = {"encoder": "sentence_encoder"}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train.features.tfidf import TfidfOptions
 from train.models.heads import DEFAULT_PARAMS, SearchConfig
+from train.models.sentence_encoder.evidence import EvidenceConfig
 
 
 class SentenceEncoderConfig(BaseModel):
@@ -26,6 +27,7 @@ class SentenceEncoderConfig(BaseModel):
     params: dict[str, Any] = Field(default={}, description="head parameters; unset ones take DEFAULT_PARAMS's")
     class_weight: Literal["balanced", "none"] = "balanced"
     search: SearchConfig | None = None
+    evidence: EvidenceConfig | None = None
     batch_size: int = Field(default=128, ge=1)
     cache_dir: Path | None = None
 

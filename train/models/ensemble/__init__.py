@@ -1,0 +1,1 @@
+"""The `ensemble` model kind: members of other kinds whose probabilities are averaged with weights chosen on CV."""

@@ -1,0 +1,169 @@
+"""`taawun tune`: model kinds and hyperparameters compared by grouped cross-validation, the best one trained.
+
+Every trial is scored on out-of-fold probabilities of the training split (folds of whole duplicate clusters); the
+validation and test splits play no part in the choice. The chosen model (a trial, or a weighted ensemble of the best
+trials) is then trained and evaluated as `taawun train` does, and the trials are logged as its MLflow child runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from train.config.experiment import ExperimentConfig, TuneConfig, deep_merge, flatten
+from train.data.build import open_dataset
+from train.errors import TaawunError
+from train.evaluation.metrics import labelled_macro_f1
+from train.models import registry
+from train.models.base import Articles, FitContext, split_labels
+from train.models.selection import grouped_folds, out_of_fold_proba
+from train.schema import Schema, Task
+
+
+@dataclass
+class Trial:
+    """One candidate model and its cross-validated scores."""
+
+    name: str
+    config: BaseModel
+    scores: dict[str, float]
+    proba: dict[str, np.ndarray]
+
+    @property
+    def objective(self) -> float:
+        """What the choice maximizes: macro-F1 averaged over the tasks."""
+        return float(np.mean(list(self.scores.values())))
+
+
+@dataclass
+class TuneResult:
+    """The trials, the chosen model config, and the training run of the chosen model."""
+
+    trials: list[Trial]
+    chosen: Trial
+    run: Any
+
+    def table(self) -> str:
+        """The trials, best first, with their cross-validated macro-F1 per task."""
+        tasks = list(self.trials[0].scores)
+        rows = [[trial.name, *(f"{trial.scores[t]:.3f}" for t in tasks), f"{trial.objective:.3f}",
+                 "<- chosen" if trial is self.chosen else ""]
+                for trial in sorted(self.trials, key=lambda t: -t.objective)]
+        header = ["trial", *tasks, "mean", ""]
+        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+        return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                         for row in [header, ["-" * w for w in widths], *rows])
+
+
+def expand(tune: TuneConfig) -> list[tuple[str, BaseModel]]:
+    """(name, model config) of every trial: each candidate once per combination of its grid."""
+    trials = []
+    for index, candidate in enumerate(tune.candidates):
+        base = {key: value for key, value in candidate.items() if key != "grid"}
+        grid = candidate.get("grid", {})
+        for values in itertools.product(*grid.values()):
+            settings = dict(zip(grid, values, strict=True))
+            config = deep_merge(base, _nested(settings))
+            name = f"{index}:{config['kind']}" + "".join(f" {key}={value}" for key, value in settings.items())
+            try:
+                trials.append((name, registry.model_config(config)))
+            except (ValueError, TaawunError) as err:
+                raise TaawunError(f"tune.candidates.{index} ({name}): {err}") from None
+    return trials
+
+
+def _nested(dotted: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in dotted.items():
+        cursor = nested
+        *parents, last = key.split(".")
+        for part in parents:
+            cursor = cursor.setdefault(part, {})
+        cursor[last] = value
+    return nested
+
+
+def choose(config: ExperimentConfig, dataset, tasks: list[Task], progress=None) -> tuple[list[Trial], Trial]:
+    """Score every trial (and the ensemble of the best) on out-of-fold probabilities of the train split."""
+    tune = config.tune
+    split = dataset["train"]
+    articles = Articles.from_split(split, [task.target_field for task in tasks if task.target_field])
+    labels = split_labels(split, tasks)
+    splits = grouped_folds(articles, labels, tasks, tune.folds, config.seed)
+    context = FitContext(seed=config.seed, work_dir=config.output_dir / config.tracking.experiment / "tune-work")
+    trials = []
+    for name, model_config in expand(tune):
+        kind = registry.model_class(model_config.kind)
+        proba = out_of_fold_proba(lambda k=kind, c=model_config: k(c, tasks), articles, labels, splits, context)
+        trials.append(Trial(name, model_config, _scores(labels, proba), proba))
+        if progress:
+            progress(trials[-1])
+    best = max(trials, key=lambda t: t.objective)
+    if tune.ensemble >= 2 and len(trials) >= 2:
+        ensemble = _ensemble_trial(sorted(trials, key=lambda t: -t.objective)[: tune.ensemble], labels, tasks)
+        trials.append(ensemble)
+        if progress:
+            progress(ensemble)
+        best = max(trials, key=lambda t: t.objective)
+    return trials, best
+
+
+def _scores(labels: dict[str, np.ndarray], proba: dict[str, np.ndarray]) -> dict[str, float]:
+    return {task: labelled_macro_f1(labels[task], p) for task, p in proba.items()}
+
+
+def _ensemble_trial(top: list[Trial], labels: dict[str, np.ndarray], tasks: list[Task]) -> Trial:
+    """The best trials averaged, with each task's weights chosen on their out-of-fold probabilities."""
+    from train.models.ensemble.model import best_weights
+
+    step = registry.config_class("ensemble").model_fields["step"].default
+    weights = {task.name: best_weights([t.proba[task.name] for t in top], labels[task.name], step) for task in tasks}
+    proba = {task.name: sum(w * t.proba[task.name] for w, t in zip(weights[task.name], top, strict=True))
+             for task in tasks}
+    config = registry.model_config({"kind": "ensemble", "members": [t.config.model_dump() for t in top],
+                                    "weights": {task: w.tolist() for task, w in weights.items()}})
+    name = "ensemble of " + ", ".join(t.name for t in top)
+    return Trial(name, config, _scores(labels, proba), proba)
+
+
+def tune(config: ExperimentConfig, register: str | None = None) -> TuneResult:
+    """Choose the model on the training split, then train, evaluate and log it; the trials become child runs."""
+    from train.workflows.train import train
+
+    if config.tune is None:
+        raise TaawunError("the experiment has no `tune:` section: list the candidate models there "
+                          "(see configs/experiments/tune.yaml)")
+    dataset, _, settings = open_dataset(config.data)
+    schema = Schema.model_validate(settings["schema"])
+    tasks = [schema.task(name) for name in (config.tasks or schema.task_names)]
+    trials, chosen = choose(config, dataset, tasks, progress=_report)
+    final = config.model_copy(update={"model": chosen.config, "tune": None})
+    run = train(final, final.model_dump(mode="json"), register=register)
+    _log_trials(run, trials, chosen, config.tune)
+    return TuneResult(trials, chosen, run)
+
+
+def _report(trial: Trial) -> None:
+    print(f"trial {trial.name}: cross-validated macro-F1 {trial.objective:.3f}", file=sys.stderr, flush=True)
+
+
+def _log_trials(run, trials: list[Trial], chosen: Trial, tune: TuneConfig) -> None:
+    """Each trial as a child run of the chosen model's run: its config and its cross-validated scores."""
+    import mlflow
+
+    from train.tracking.store import log_params
+
+    mlflow.set_tracking_uri(run.tracking_uri)
+    with mlflow.start_run(run_id=run.run_id):
+        mlflow.set_tag("taawun.tuned", f"{len(trials)} trials, {tune.folds}-fold grouped cross-validation")
+        for trial in trials:
+            with mlflow.start_run(run_name=f"trial {trial.name}", nested=True):
+                mlflow.set_tags({"taawun.trial": trial.name, "taawun.trial_chosen": str(trial is chosen).lower()})
+                log_params(flatten(trial.config.model_dump(mode="json"), "model."))
+                mlflow.log_metrics({f"cv/{task}/macro_f1": value for task, value in trial.scores.items()}
+                                   | {"cv/mean_macro_f1": trial.objective})
