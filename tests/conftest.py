@@ -56,6 +56,6 @@ def trained(tmp_path_factory, sample_dataset):
     assert result.exit_code == 0, result.output
     run_id = next(line.split()[1] for line in result.output.splitlines() if line.startswith("run "))
     return {"folder": folder, "run_id": run_id, "uri": f"sqlite:///{folder / 'mlflow.db'}", "output": result.output,
-            "model_dir": folder / "runs" / "tests" / run_id / "model"}
+            "stdout": result.stdout, "stderr": result.stderr, "model_dir": folder / "runs" / "tests" / run_id / "model"}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,19 @@ def pair_task_data(folder: Path, n: int = 60) -> Path:
               "labels": {"stance": "label"}, "fields": {"title": None, "date": None, "source": None}}
     return write_config(folder / "pairs-data.yaml", {"schema": str(schema), "sources": [source],
                                                      "output": str(folder / "pairs-built")})
+
+
+
+def chromium_page(url: str, screenshot: Path, window: str = "1400,1000") -> str:
+    """Open `url` in headless Chromium once its scripts ran: save a screenshot (PNG) and return the page's DOM.
+
+    Skips the test where Chromium is not installed (`make test` installs Debian's chromium when run as root).
+    """
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Chromium is not installed (make test installs Debian's chromium when run as root)")
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--virtual-time-budget=20000", f"--window-size={window}",
+               f"--user-data-dir={screenshot.with_suffix('.profile')}", f"--screenshot={screenshot}", "--dump-dom", url]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout

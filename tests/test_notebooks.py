@@ -22,21 +22,29 @@ EXPERIMENTS_NOTEBOOK = NOTEBOOKS / "02_experiments.ipynb"
 CELL_TIMEOUT = 300
 
 
+def train_run(folder: Path, data: Path, **overrides) -> str:
+    """Train through the CLI into the store under `folder`; the run's id."""
+    result = run_cli("train", experiment_file(folder, data, **overrides))
+    assert result.exit_code == 0, result.output
+    return re.search(r"^run (\w+) logged", result.output, re.MULTILINE).group(1)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, sample_dataset) -> dict:
-    """A temporary store: two TF-IDF training runs on the sample (logreg, complement NB) and an evaluation run."""
+    """A temporary store: two TF-IDF training runs on the sample (logreg, complement NB, named after their
+    classifier) and an evaluation run in experiment `tests`, and a logreg run in experiment `other` on the sample
+    split with another seed (another dataset)."""
     folder = tmp_path_factory.mktemp("explore_store")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    run_ids = []
-    for classifier in ("logreg", "complement_nb"):
-        config = experiment_file(folder, sample_dataset, model={"classifier": classifier},
-                                 tracking={"run_name": classifier})
-        result = run_cli("train", config)
-        assert result.exit_code == 0, result.output
-        run_ids.append(re.search(r"^run (\w+) logged", result.output, re.M).group(1))
+    run_ids = [train_run(folder, sample_dataset, model={"classifier": classifier},
+                         tracking={"run_name": "{model.classifier}"}) for classifier in ("logreg", "complement_nb")]
     result = run_cli("evaluate", f"runs:/{run_ids[0]}/model", "--input", sample_dataset, "--tracking-uri", uri)
     assert result.exit_code == 0, result.output
-    return {"uri": uri, "run_ids": run_ids, "dataset": sample_dataset}
+    reseeded = folder / "reseeded.yaml"
+    reseeded.write_text((sample_dataset.parent / "sample.yaml").read_text(encoding="utf-8").replace(
+        f"output: {sample_dataset}", f"output: {folder / 'reseeded'}") + "seed: 7\n", encoding="utf-8")
+    other = train_run(folder, reseeded, tracking={"experiment": "other"}, evaluation={"bootstrap": 100})
+    return {"uri": uri, "run_ids": run_ids, "other": other, "dataset": sample_dataset, "other_dataset": folder / "reseeded"}
 
 
 def execute(path: Path, monkeypatch, **env: str) -> nbformat.NotebookNode:
@@ -71,18 +79,33 @@ def test_dataset_notebook_runs_on_the_sample(sample_dataset, monkeypatch):
     assert f"; {articles} articles" in printed(notebook)
     # one label chart per task and the text lengths; the examples of every task rendered right to left
     assert len(outputs(notebook, "image/png")) == len(report["tasks"]) + 1
+    # the labels together: topic x bilateral_security_cooperation x stance, every article counted once
+    crosstab = next(o.data["text/html"] for o in outputs(notebook, "text/html") if "supportive" in o.data["text/html"]
+                    and "politics" in o.data["text/html"] and "yes" in o.data["text/html"])
+    assert "total" in crosstab and f">{articles}<" in crosstab
     rtl_tables = [o for o in outputs(notebook, "text/html") if "direction: rtl" in o.data["text/html"]]
     assert len(rtl_tables) >= len(report["tasks"])
 
 
-def test_experiments_notebook_compares_the_runs(store, monkeypatch):
+def test_experiments_notebook_compares_every_run_of_every_experiment(store, monkeypatch):
     notebook = execute(EXPERIMENTS_NOTEBOOK, monkeypatch, MLFLOW_TRACKING_URI=store["uri"])
-    assert "2 training run(s)" in printed(notebook)
+    assert "3 training run(s)" in printed(notebook) and "compared: 3 run(s) on 2 dataset(s)" in printed(notebook)
     tasks = data_explore.load_report(store["dataset"])["tasks"]
-    # the macro-F1 chart, then one figure of confusion matrices per task
-    assert len(outputs(notebook, "image/png")) == 1 + len(tasks)
+    # per dataset: the macro-F1 chart, F1 per label, macro-F1 per outlet, and one figure of confusion matrices per task
+    assert len(outputs(notebook, "image/png")) == 2 * (3 + len(tasks))
+    assert "No run has learning curves" in printed(notebook) and "only the transformer kind logs them" in printed(
+        notebook)
     html = "".join(o.data["text/html"] for o in outputs(notebook, "text/html"))
     assert "direction: rtl" in html  # the worst errors, Arabic text right to left
+    assert html.count(store["other"][:7]) >= 2 and all(html.count(run_id[:7]) >= 2 for run_id in store["run_ids"])
+
+
+def test_the_experiments_notebook_compares_the_experiment_its_first_cell_names(store):
+    notebook = nbformat.read(EXPERIMENTS_NOTEBOOK, as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert code[0].startswith("EXPERIMENT = None  #") and "explore.load_runs(uri, EXPERIMENT)" in code[1]
+    chosen = explore.newest_per_name(explore.load_runs(store["uri"], "other"))
+    assert chosen["run_id"].tolist() == [store["other"]]
 
 
 def test_experiments_notebook_says_when_the_store_is_empty(tmp_path, monkeypatch):
@@ -125,17 +148,76 @@ def test_text_lengths_match_the_build_report(sample_dataset):
 
 def test_load_runs_has_one_row_per_training_run(store):
     runs = explore.load_runs(store["uri"])
-    assert sorted(runs["run_id"]) == sorted(store["run_ids"])  # the evaluation run is left out
-    assert list(runs["run_id"]) == store["run_ids"][::-1]  # newest first
+    assert list(runs["run_id"]) == [store["other"], *store["run_ids"][::-1]]  # newest first; no evaluation run
     assert set(runs["model_kind"]) == {"tfidf"} and set(runs["status"]) == {"FINISHED"}
     scores = explore.task_scores(runs)
-    assert len(scores) == 2 * 3
+    assert len(scores) == 3 * 3
     assert ((scores["ci_low"] <= scores["ci_high"]) & scores["macro_f1"].between(0, 1)).all()
-    assert explore.load_runs(store["uri"], experiment="tests")["run_id"].tolist() == runs["run_id"].tolist()
+    assert explore.load_runs(store["uri"], experiment="tests")["run_id"].tolist() == store["run_ids"][::-1]
     with pytest.raises(TaawunError, match="no experiment 'nope'"):
         explore.load_runs(store["uri"], experiment="nope")
-    latest = explore.latest_per_kind(runs)
-    assert latest["run_id"].tolist() == [store["run_ids"][1]]
+
+
+def test_newest_per_name_keeps_every_run_name_of_every_dataset(store):
+    compared = explore.newest_per_name(explore.load_runs(store["uri"]))
+    # the newest dataset first (the reseeded one, trained last), then the sample's runs by name; one kind, three runs
+    assert compared["run_id"].tolist() == [store["other"], store["run_ids"][1], store["run_ids"][0]]
+    assert compared["run_name"].tolist() == ["tfidf", "complement_nb", "logreg"]
+    labels = compared["dataset_label"].tolist()
+    assert labels[0].startswith("reseeded (") and labels[1] == labels[2] != labels[0]
+
+
+def test_per_class_and_per_outlet_scores_add_up_to_the_test_split(store):
+    runs = explore.load_runs(store["uri"], experiment="tests")
+    report = data_explore.load_report(store["dataset"])
+    test_articles = report["splits"]["test"]["articles"]
+    per_class = explore.per_class_scores(store["uri"], runs)
+    for (_, task), table in per_class.groupby(["run_id", "task"]):
+        assert table["support"].sum() == test_articles, task
+        assert table["class"].tolist() == list(report["splits"]["test"]["labels"][task])  # schema order
+    assert per_class["f1"].between(0, 1).all()
+    outlets = explore.per_outlet_scores(store["uri"], runs)
+    frame = data_explore.load_dataset_frame(store["dataset"])
+    expected = frame[frame["split"] == "test"]["source"].value_counts().to_dict()
+    for _, table in outlets.groupby(["run_id", "task"]):
+        assert dict(zip(table["outlet"], table["n"], strict=True)) == expected
+    assert len(explore.plot_per_class(per_class).axes) == len(report["tasks"])
+    assert len(explore.plot_per_outlet(outlets).axes) == len(report["tasks"])
+
+
+def test_label_crosstab_counts_every_article_once(sample_dataset):
+    frame = data_explore.load_dataset_frame(sample_dataset)
+    tasks = data_explore.load_report(sample_dataset)["tasks"]
+    table = data_explore.label_crosstab(frame, tasks)
+    assert table.loc["total", ("total", "")] == len(frame)
+    assert table["total"].drop("total").to_dict() == frame[tasks[0]].value_counts().to_dict()
+    test = data_explore.label_crosstab(frame, tasks, split="test")
+    assert test.loc["total", ("total", "")] == (frame["split"] == "test").sum()
+    assert list(table.index[:-1]) == list(frame[tasks[0]].cat.categories)  # schema order, zeros kept
+
+
+@pytest.mark.slow
+def test_learning_curves_of_a_transformer_run(tmp_path, sample_dataset, monkeypatch):
+    """A transformer run logs a validation macro-F1 per task after each epoch: its curves, and the notebook shows
+    them (a TF-IDF run beside it has none, and the notebook says so)."""
+    from tests.models.test_transformer import QUICK
+
+    transformer = train_run(tmp_path, sample_dataset, model=QUICK, evaluation={"bootstrap": 0})
+    tfidf = train_run(tmp_path, sample_dataset, evaluation={"bootstrap": 0})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    runs = explore.load_runs(uri)
+    history = explore.learning_history(uri, runs)
+    assert set(history["run_id"]) == {transformer}
+    scores = history[history["curve"] == "validation macro-F1"]
+    tasks = data_explore.load_report(sample_dataset)["tasks"]
+    assert set(scores["task"]) == {*tasks, "mean"}
+    assert all(group["epoch"].tolist() == [1, 2] for _, group in scores.groupby("task"))  # epochs: 2
+    assert (history["curve"] == "training loss").any()
+    assert len([ax for ax in explore.plot_learning_curves(history).axes if ax.axison]) == len(tasks) + 2
+    message = explore.curves_message(runs, history)
+    assert transformer[:7] in message.splitlines()[0] and tfidf[:7] in message.splitlines()[1]
+    notebook = execute(EXPERIMENTS_NOTEBOOK, monkeypatch, MLFLOW_TRACKING_URI=uri)
+    assert "Learning curves of 1 run(s)" in printed(notebook)
 
 
 def test_confusion_tables_and_worst_errors_come_from_the_artifacts(store):

@@ -37,6 +37,20 @@ def cli() -> None:
     """Train and evaluate classifiers of Arabic news articles, driven by a labeling schema."""
 
 
+@cli.command("init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--schema", "schema_path", type=EXISTING_FILE,
+              help="The schema to start from (default: taawun's configs/schema.yaml).")
+def init_command(folder: Path, schema_path: Path | None) -> None:
+    """Make FOLDER a project for your own corpus: a schema, a data config, an experiment and a README."""
+    from train.workflows.scaffold import scaffold
+
+    written = scaffold(folder, schema_path)
+    click.echo("\n".join(f"wrote {path}" for path in written))
+    click.echo(f"Next: put your labelled articles in {folder / 'data' / 'articles.jsonl'}, then from {folder}: "
+               "taawun data build data.yaml; taawun train experiment.yaml (see README.md there)")
+
+
 @cli.group()
 def schema() -> None:
     """Check a labeling schema, or turn it into an annotation-tool config."""
@@ -71,6 +85,9 @@ def data() -> None:
 @click.option("--report-only", is_flag=True, help="Check everything and list all problems; write nothing.")
 def data_build(config: Path, report_only: bool) -> None:
     """Build the dataset described by a data config (see configs/data/)."""
+    from train import progress
+
+    progress.restart()
     from train.data.build import build_dataset
     from train.data.config import load_data_config
     from train.data.report import render_markdown
@@ -106,12 +123,25 @@ def data_report(folder: Path, as_json: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. --set model.classifier=linear_svm (YAML value).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted transformer run from its last checkpoint.")
-def train_command(config: Path, register: str | None, overrides: tuple[str, ...], resume: bool) -> None:
+@click.option("--dry-run", is_flag=True,
+              help="Check the config, the data (built if needed), the tasks, the splits and the tracking store; print "
+                   "what would run; train and log nothing.")
+def train_command(config: Path, register: str | None, overrides: tuple[str, ...], resume: bool,
+                  dry_run: bool) -> None:
     """Train a model from an experiment config (see configs/experiments/), evaluate it and log it to MLflow."""
+    from train import progress
+
+    progress.restart()
+    progress.step(f"reading {config}")
     from train.config.experiment import resolve_with_overrides
     from train.workflows.train import train
 
     resolved, experiment = resolve_with_overrides(config, overrides)
+    if dry_run:
+        from train.workflows.dry_run import dry_run as check
+
+        click.echo(check(experiment, str(config)))
+        return
     with sigterm_as_interrupt():
         result = train(experiment, resolved, register=register, resume=resume)
     if result is None:  # a non-main process of a distributed run: the main one reports
@@ -119,7 +149,7 @@ def train_command(config: Path, register: str | None, overrides: tuple[str, ...]
     click.echo(result.table())
     click.echo(f"\nrun {result.run_id} logged to {result.tracking_uri}")
     click.echo(f"model: runs:/{result.run_id}/model  ({result.model_uri}; local copy: {result.folder / 'model'})")
-    click.echo(f"open the MLflow UI: taawun ui{_uri_option(result.tracking_uri)}")
+    click.echo(_ui_line(result.tracking_uri, result.run_id))
 
 
 @contextmanager
@@ -140,10 +170,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _uri_option(uri: str) -> str:
-    from train.tracking.store import DEFAULT_URI
+def _ui_line(uri: str, run_id: str) -> str:
+    """Where to see run `run_id` in the MLflow UI: its page, and for a local store the command that serves it."""
+    from train.tracking.store import tracking_option
+    from train.tracking.ui import run_url
 
-    return "" if uri == DEFAULT_URI else f" --tracking-uri {uri}"
+    url = run_url(uri, run_id)
+    served = f"taawun ui{tracking_option(uri)}"
+    if url is None:
+        return f"MLflow UI: {served}"
+    return f"MLflow UI: {url}" + ("" if uri.startswith(("http://", "https://")) else f"  (served by: {served})")
 
 
 TRACKING_OPTION = click.option("--tracking-uri", "uri", metavar="URI",
@@ -165,8 +201,11 @@ def tune_command(config: Path, register: str | None, overrides: tuple[str, ...])
     with sigterm_as_interrupt():
         result = tune(experiment, register=register)
     click.echo(result.table())
-    click.echo("\nchosen model (a config section you can use as is):\n" + yaml.safe_dump(
-        {"model": result.chosen.config.model_dump(mode="json")}, allow_unicode=True, sort_keys=False))
+    chosen = {"model": result.chosen.config.model_dump(mode="json")}
+    if result.chosen.auxiliary_weight is not None:
+        chosen["auxiliary_weight"] = result.chosen.auxiliary_weight
+    click.echo("\nchosen (config sections you can use as they are):\n" + yaml.safe_dump(
+        chosen, allow_unicode=True, sort_keys=False))
     click.echo(result.run.table())
     click.echo(f"\nrun {result.run.run_id} logged to {result.run.tracking_uri} (its child runs are the trials)")
 
@@ -223,30 +262,60 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
                                          log=not no_log)
     click.echo(json.dumps(results, ensure_ascii=False, indent=2) if as_json else describe(results))
     if run_id:
-        click.echo(f"evaluation run {run_id} logged", err=True)
+        from train.tracking.store import tracking_uri
+
+        click.echo(f"evaluation run {run_id} logged; {_ui_line(tracking_uri(uri), run_id)}", err=True)
 
 
 @cli.command("predict")
 @click.argument("model")
-@click.option("--input", "source", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A .jsonl or .csv file for the predictions.")
+@click.option("--input", "source", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A JSONL/CSV/Parquet file (with --engine spark also a folder of them).")
+@click.option("--output", required=True, type=click.Path(path_type=Path),
+              help="A .jsonl or .csv file for the predictions (--engine spark: a .jsonl, .csv or .parquet folder).")
 @click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="local: this process; spark: Apache Spark through MLflow's spark_udf (pip install 'taawun[spark]').")
+@click.option("--spark-master", default="local[*]", show_default=True, help="The Spark master of --engine spark.")
+@click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
+              help="A Spark setting for --engine spark, e.g. --spark-conf spark.driver.memory=8g.")
 @TRACKING_OPTION
-def predict_command(model: str, source: Path, output: Path, fields: tuple[str, ...], batch_size: int,
-                    uri: str | None) -> None:
-    """Predict every task for the raw articles in a JSONL/CSV/Parquet file."""
+def predict_command(model: str, source: Path, output: Path, fields: tuple[str, ...], batch_size: int, engine: str,
+                    spark_master: str, spark_conf: tuple[str, ...], uri: str | None) -> None:
+    """Predict every task for the raw articles in a JSONL/CSV/Parquet file (README: Serving and scale-out)."""
     from train.data.table import parse_fields
-    from train.models.predictor import load_predictor
-    from train.workflows.predict import predict_file
 
     with sigterm_as_interrupt():
-        summary = predict_file(load_predictor(model, uri), source, output, parse_fields(fields), batch_size)
+        if engine == "spark":
+            from train.workflows.spark import parse_conf, predict_spark
+
+            summary = predict_spark(model, source, output, parse_fields(fields), batch_size, uri, spark_master,
+                                    parse_conf(spark_conf))
+        else:
+            from train.models.predictor import load_predictor
+            from train.workflows.predict import predict_file
+
+            summary = predict_file(load_predictor(model, uri), source, output, parse_fields(fields), batch_size)
     for problem in summary.malformed:
         click.echo(problem, err=True)
-    skipped = f"; {len(summary.malformed)} malformed record(s) skipped (listed above)" if summary.malformed else ""
+    skipped = f"; {summary.skipped} malformed record(s) skipped (listed above)" if summary.skipped else ""
     click.echo(f"{summary.predicted} article(s) predicted into {summary.output}{skipped}", err=True)
+
+
+@cli.command("export")
+@click.argument("model")
+@click.option("--format", "fmt", required=True, type=click.Choice(["hf", "onnx"]),
+              help="hf: a Hugging Face text-classification folder for one --task; onnx: every task's logits.")
+@click.option("--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="The folder to write.")
+@click.option("--task", help="The task a --format hf folder classifies.")
+@TRACKING_OPTION
+def export_command(model: str, fmt: str, output: Path, task: str | None, uri: str | None) -> None:
+    """Export a transformer MODEL for Hugging Face pipeline() or ONNX Runtime (README: Serving and export)."""
+    from train.workflows.export import export_model
+
+    summary = export_model(model, fmt, output, task, uri)
+    click.echo(f"{summary.format} export of {', '.join(summary.tasks)} written to {summary.output}", err=True)
 
 
 @cli.command("runs")
@@ -285,7 +354,7 @@ def ui_command(port: int | None, host: str, uri: str | None) -> None:
 
 @cli.group()
 def annotate() -> None:
-    """The annotation loop: pick the articles to label next, for Label Studio."""
+    """The annotation loop: pick the articles to label next, push them to Label Studio, pull the labels back."""
 
 
 @annotate.command("suggest")
@@ -309,6 +378,58 @@ def annotate_suggest(model: str, source: Path, count: int, output: Path, strateg
     result = suggest(model, source, count, output, strategy=strategy, fields=parse_fields(fields), seed=seed,
                      tasks=list(tasks) or None, tracking_uri=uri)
     click.echo(result.describe())
+
+
+SERVER_OPTIONS = [
+    click.option("--url", envvar="LABEL_STUDIO_URL", metavar="URL",
+                 help="The Label Studio server, e.g. http://127.0.0.1:8080 (default: LABEL_STUDIO_URL)."),
+    click.option("--api-key", envvar="LABEL_STUDIO_API_KEY", metavar="KEY",
+                 help="Your Label Studio access token (default: LABEL_STUDIO_API_KEY)."),
+]
+
+
+def server_options(command):
+    """The --url and --api-key options of the commands that talk to Label Studio."""
+    for option in reversed(SERVER_OPTIONS):
+        command = option(command)
+    return command
+
+
+@annotate.command("push")
+@click.argument("model")
+@click.option("--input", "source", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Unlabelled articles (JSONL, CSV/TSV or Parquet).")
+@click.option("--n", "count", required=True, type=click.IntRange(min=1), help="How many articles to push.")
+@server_options
+@click.option("--project", help="The project's title (default: 'taawun <schema name>'); created when missing.")
+@click.option("--strategy", type=click.Choice(["uncertainty", "random"]), default="uncertainty", show_default=True)
+@click.option("--task", "tasks", multiple=True, help="Only these tasks' uncertainty counts (default: all).")
+@click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@TRACKING_OPTION
+def annotate_push(model: str, source: Path, count: int, url: str | None, api_key: str | None, project: str | None,
+                  strategy: str, tasks: tuple[str, ...], fields: tuple[str, ...], seed: int, uri: str | None) -> None:
+    """Push the N articles MODEL is least sure of, pre-annotated, into a Label Studio project made from its schema."""
+    from train.data.table import parse_fields
+    from train.workflows.annotate import Server, push
+
+    result = push(model, source, count, Server(url, api_key), project, strategy=strategy,
+                  fields=parse_fields(fields), seed=seed, tasks=list(tasks) or None, tracking_uri=uri)
+    click.echo(result.describe())
+
+
+@annotate.command("pull")
+@server_options
+@click.option("--project", required=True, help="The project's title.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The JSON export to write (annotated tasks; annotators by e-mail).")
+@click.option("--data-config", type=EXISTING_FILE,
+              help="Then build this data config, which reads the export (format: labelstudio).")
+def annotate_pull(url: str | None, api_key: str | None, project: str, output: Path, data_config: Path | None) -> None:
+    """Export a Label Studio project's annotations and, with --data-config, build the dataset from them."""
+    from train.workflows.annotate import Server, pull
+
+    click.echo(pull(Server(url, api_key), project, output, data_config).describe())
 
 
 @cli.group()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.helpers import ROOT, run_cli, shared_file
@@ -24,6 +25,7 @@ def _build(name: str, tmp_path: Path) -> dict:
     return json.loads((tmp_path / name / "report.json").read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_ant_finds_france24_articles_filed_under_two_sections(tmp_path):
     shared_file("ant/articles.jsonl.gz")
     report = _build("ant", tmp_path)

@@ -386,7 +386,7 @@ def test_flat_metrics_names_and_values():
     assert flat["test/topic/macro_f1_ci_low"] == topic["macro_f1_ci"][0]
     assert flat["test/topic/macro_f1_ci_high"] == topic["macro_f1_ci"][1]
     for name in ("accuracy", "weighted_f1", "f1/culture", "precision/sports", "recall/economy",
-                 "group/CNN Arabic/macro_f1", "group/bbc_arabic/macro_f1", "group/rt/macro_f1"):
+                 "macro_f1_by_group/CNN Arabic", "macro_f1_by_group/bbc_arabic", "macro_f1_by_group/rt"):
         assert f"test/topic/{name}" in flat
     for name in ("positive_f1", "positive_precision", "positive_recall", "average_precision", "f1/yes"):
         assert f"test/bilateral_security_cooperation/{name}" in flat

@@ -189,6 +189,7 @@ def test_farasa_models_fail_before_training(tmp_path, sample_dataset):
     assert time.perf_counter() - started < 30
 
 
+@pytest.mark.slow
 def test_resume_after_an_interrupted_run(tmp_path, sample_dataset):
     config = experiment_file(tmp_path, sample_dataset, model={**QUICK, "epochs": 40},
                              evaluation={"splits": ["test"], "bootstrap": 0}, tasks=["topic"])
@@ -218,6 +219,7 @@ def test_resume_after_an_interrupted_run(tmp_path, sample_dataset):
     assert steps == list(range(steps[0], steps[-1] + 1, steps[0]))
 
 
+@pytest.mark.slow
 def test_data_parallel_run_on_two_processes(tmp_path, sample_dataset):
     config = experiment_file(tmp_path, sample_dataset, model=QUICK, evaluation={"bootstrap": 0})
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port",

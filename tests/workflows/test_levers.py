@@ -6,6 +6,8 @@ import csv
 import json
 import re
 
+from mlflow import MlflowClient
+
 from tests.helpers import ROOT, SCHEMA, experiment_file, run_cli, write_config, write_jsonl
 
 RARE = {"sports": "Sport", "health": "Health", "culture": "Culture", "technology": "Tech"}
@@ -60,3 +62,122 @@ def test_an_auxiliary_corpus_teaches_the_labels_the_target_data_lacks(tmp_path):
     assert scores["without"]["macro_f1"] <= 0.5  # four of eight labels never predicted
     assert scores["with"]["macro_f1"] >= 0.5 and scores["with"]["macro_f1"] - scores["without"]["macro_f1"] >= 0.25
     assert min(scores["with"]["per_class"][label]["f1"] for label in RARE) > 0
+
+
+def _train(folder, data, **overrides) -> tuple[dict, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    result = run_cli("train", experiment_file(folder, data, **overrides))
+    assert result.exit_code == 0, result.output
+    run_id = re.search(r"^run (\w+) ", result.output, re.M).group(1)
+    return _test_metrics(result.output, folder), run_id
+
+
+def test_tuned_thresholds_find_the_rare_positive_class(tmp_path, sample_dataset):
+    """Unweighted logistic regression rarely says `yes`; a threshold tuned on out-of-fold predictions does."""
+    task = "bilateral_security_cooperation"
+    plain, _ = _train(tmp_path / "plain", sample_dataset, model={"class_weight": "none"}, tasks=[task],
+                      evaluation={"splits": ["test"], "bootstrap": 0})
+    tuned, run_id = _train(tmp_path / "tuned", sample_dataset, model={"class_weight": "none"}, tasks=[task],
+                           thresholds={"tune": "cv", "folds": 3}, evaluation={"splits": ["test"], "bootstrap": 0})
+    model = next((tmp_path / "tuned").glob(f"runs/tests/{run_id}/model"))
+    threshold = json.loads((model / "model.json").read_text())["thresholds"][task]
+    assert 0 < threshold < 0.5  # below the untuned decision: more `yes`
+    logged = MlflowClient(f"sqlite:///{tmp_path / 'tuned' / 'mlflow.db'}").get_run(run_id).data.metrics
+    assert logged[f"fit/{task}/threshold"] == threshold
+    assert plain[task]["positive"]["f1"] < 0.95 <= tuned[task]["positive"]["f1"]
+    # predict decides with the threshold too
+    rows = [{"id": "x", "text": _sample()[0]["text"]}]
+    out = tmp_path / "predicted.jsonl"
+    assert run_cli("predict", model, "--input", write_jsonl(tmp_path / "in.jsonl", rows), "--output", out).exit_code == 0
+    predicted = json.loads(out.read_text())
+    expected = "yes" if predicted[f"{task}_probabilities"]["yes"] >= threshold else "no"
+    assert predicted[task] == expected
+
+
+def test_self_training_learns_from_unlabelled_articles(tmp_path):
+    """Three labelled articles per topic, the rest of the training articles unlabelled (an auxiliary source)."""
+    articles = _sample()
+    test = articles[::3]
+    rest = [a for a in articles if a not in test]
+    labelled, seen = [], {}
+    for article in rest:
+        if seen.get(article["topic"], 0) < 3:
+            labelled.append(article)
+            seen[article["topic"]] = seen.get(article["topic"], 0) + 1
+    unlabelled = [{k: a[k] for k in ("id", "title", "text", "source", "date")} for a in rest if a not in labelled]
+    labels = {task: task for task in ("topic", "bilateral_security_cooperation", "stance")}
+    data = write_config(tmp_path / "data.yaml", {
+        "schema": str(SCHEMA),
+        "sources": [{"path": str(write_jsonl(tmp_path / "labelled.jsonl", labelled)), "labels": labels},
+                    {"path": str(write_jsonl(tmp_path / "test.jsonl", test)), "labels": labels, "split": "test"},
+                    {"path": str(write_jsonl(tmp_path / "pool.jsonl", unlabelled)), "auxiliary": True}],
+        "split": {"strategy": "file", "train": 0.9, "validation": 0.1, "test": 0.0},
+        "output": str(tmp_path / "built")})
+    common = {"tasks": ["topic"], "evaluation": {"splits": ["test"], "bootstrap": 0},
+              "model": {"kind": "sentence_encoder", "cache_dir": str(tmp_path / "cache")}}
+    plain, _ = _train(tmp_path / "plain", data, **common)
+    trained, run_id = _train(tmp_path / "self", data, self_training={"rounds": 3, "threshold": 0.35, "weight": 1.0},
+                             **common)
+    assert trained["topic"]["macro_f1"] >= plain["topic"]["macro_f1"] + 0.05
+    model = json.loads(next((tmp_path / "self").glob(f"runs/tests/{run_id}/model/model.json")).read_text())
+    added = [round_["topic"] for round_ in model["self_training"]]
+    assert len(added) == 3 and added[0] > 0  # pseudo-labels per round, saved with the model
+
+
+def test_silver_labels_from_the_schemas_rules_train_with_a_lower_weight(tmp_path):
+    """`taawun weak apply` labels the unlabelled pool; the silver labels count where no annotator labelled."""
+    articles = _sample()
+    test = articles[::3]
+    rest = [a for a in articles if a not in test]
+    labelled = rest[:20]
+    pool = [{k: a[k] for k in ("id", "title", "text", "source", "date")} for a in rest[20:]]
+    pool_file = write_jsonl(tmp_path / "pool.jsonl", pool)
+    silver = tmp_path / "silver.jsonl"
+    applied = run_cli("weak", "apply", SCHEMA, "--input", pool_file, "--output", silver)
+    assert applied.exit_code == 0, applied.output
+    labels = {task: task for task in ("topic", "bilateral_security_cooperation", "stance")}
+    sources = [{"path": str(write_jsonl(tmp_path / "labelled.jsonl", labelled)), "labels": labels},
+               {"path": str(write_jsonl(tmp_path / "test.jsonl", test)), "labels": labels, "split": "test"},
+               {"path": str(pool_file), "auxiliary": True, "weight": 0.5}]
+    split = {"strategy": "file", "train": 0.9, "validation": 0.1, "test": 0.0}
+    scores = {}
+    for name, votes in (("without", []), ("with", [{"path": str(silver), "role": "silver"}])):
+        data = write_config(tmp_path / f"data-{name}.yaml", {
+            "schema": str(SCHEMA), "sources": sources, "annotations": votes, "split": split,
+            "output": str(tmp_path / f"built-{name}")})
+        scores[name], _ = _train(tmp_path / name, data, tasks=["topic", "bilateral_security_cooperation"],
+                                 evaluation={"splits": ["test"], "bootstrap": 0})
+    without, with_silver = scores["without"], scores["with"]
+    assert with_silver["topic"]["macro_f1"] >= without["topic"]["macro_f1"] + 0.2
+    cooperation = "bilateral_security_cooperation"
+    assert with_silver[cooperation]["positive"]["f1"] >= without[cooperation]["positive"]["f1"] + 0.2
+    report = json.loads((tmp_path / "built-with" / "report.json").read_text())
+    assert "silver:weak" not in report["annotations"]["annotators"]  # machine labels are not an annotator
+
+
+def test_sentence_evidence_points_at_the_cooperation_sentence(tmp_path, sample_dataset):
+    """A sentence scorer for the cooperation task: predict names, for each article, the sentence that says `yes`."""
+    from train.text.clean import CleaningOptions, NormalizationOptions, TextPipeline
+    from train.text.sentences import split_sentences
+
+    task = "bilateral_security_cooperation"
+    model = {"kind": "sentence_encoder", "cache_dir": str(tmp_path / "cache"), "evidence": {"pooling": "max"}}
+    metrics, run_id = _train(tmp_path / "run", sample_dataset, model=model, tasks=["topic", task],
+                             evaluation={"splits": ["test"], "bootstrap": 0})
+    assert metrics[task]["positive"]["f1"] >= 0.8
+    folder = next((tmp_path / "run").glob(f"runs/tests/{run_id}/model"))
+    articles = [a for a in _sample() if a[task] == "yes"][:12]
+    source = write_jsonl(tmp_path / "yes.jsonl", [{k: a[k] for k in ("id", "title", "text")} for a in articles])
+    out = tmp_path / "predicted.jsonl"
+    assert run_cli("predict", folder, "--input", source, "--output", out).exit_code == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    # The evidence is one of the article's sentences, and speaks of security cooperation more often than the article's
+    # sentences do on average.
+    terms = ("تعاون", "مشترك", "مكافحة", "الارهاب", "امني", "عسكري", "تدريب", "تمرين", "مناورات", "دفاع")
+    speaks = lambda sentence: any(term in sentence for term in terms)  # noqa: E731
+    evidence = [row[f"{task}_evidence"]["sentence"] for row in rows]
+    pipeline = TextPipeline(CleaningOptions(), NormalizationOptions())
+    sentences = [s for a in articles for s in split_sentences(pipeline(a["text"]).text, 64)]
+    assert set(evidence) <= set(sentences)
+    share = sum(map(speaks, evidence)) / len(evidence)
+    assert share >= sum(map(speaks, sentences)) / len(sentences) + 0.15

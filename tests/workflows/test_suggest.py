@@ -51,7 +51,8 @@ def test_picks_the_most_uncertain_articles(tmp_path, trained):
     assert result.pool_size == 30 and result.near_duplicates_skipped == 0
     written = json.loads(result.output.read_text(encoding="utf-8"))
     assert [task["data"]["id"] for task in written] == result.ids
-    assert [task["predictions"][0]["score"] for task in written] == pytest.approx(result.scores, abs=1e-6)
+    assert [task["predictions"][0]["score"] for task in written] == pytest.approx([1 - s for s in result.scores],
+                                                                                   abs=1e-6)  # confidence
     assert not list(result.output.parent.glob(".*tmp*"))  # the staging file was renamed, not left behind
 
 
@@ -256,7 +257,7 @@ def test_annotation_loop_through_label_studio(tmp_path, sample_dataset):
     assert set(after) - set(before) == set(result.ids)
     assert all(after[i] == truth[i]["topic"] for i in result.ids)
     report = json.loads((tmp_path / "built" / "report.json").read_text(encoding="utf-8"))
-    assert "labelstudio:annotator@example.org" in report["annotations"]["annotators"]
+    assert "annotator@example.org" in report["annotations"]["annotators"]
 
     second = train_run(tmp_path / "second", tmp_path / "built")
     metrics = json.loads((second / "evaluation" / "metrics.json").read_text(encoding="utf-8"))

@@ -165,6 +165,7 @@ def test_pair_task_uses_the_target(tmp_path):
     assert mlflow.MlflowClient().get_run(run_id).data.metrics["test/stance/macro_f1"] > 0.6
 
 
+@pytest.mark.slow
 def test_ui_command_serves_the_store(trained):
     import signal
     import subprocess

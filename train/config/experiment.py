@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train.config.loading import parse_yaml_value, read_yaml, validate_config
+from train.config.run_names import fill_run_name
 from train.errors import TaawunError
 from train.models import registry
 
@@ -42,18 +43,49 @@ class TrackingConfig(_Strict):
     run_name: str | None = None
 
 
+class ThresholdsConfig(_Strict):
+    """Decision thresholds of binary tasks, tuned for the positive class's F1 and used by predict and evaluate.
+
+    `cv`: on out-of-fold probabilities of the train split (`folds` more fits of the model, folds of whole duplicate
+    clusters); `validation`: on the validation split's probabilities; `none`: the most probable label wins.
+    """
+
+    tune: Literal["none", "cv", "validation"] = "none"
+    folds: int = Field(default=5, ge=2)
+    tasks: list[str] = Field(default=[], description="the binary tasks to tune (default: every binary task)")
+
+
+class SelfTrainingConfig(_Strict):
+    """Self-training: training articles without a label for a task get the model's confident predictions as labels.
+
+    Each round refits the model with the pseudo-labels of the articles whose predicted probability reaches
+    `threshold` (at most `per_round` per task and round, most confident first), weighed `weight` times their source's
+    weight. The unlabelled articles are the training split's articles that lack a label for the task (those of
+    auxiliary sources, typically).
+    """
+
+    rounds: int = Field(default=2, ge=1)
+    threshold: float = Field(default=0.9, gt=0, le=1)
+    weight: float = Field(default=0.5, gt=0)
+    per_round: int | None = Field(default=None, ge=1)
+    tasks: list[str] = Field(default=[], description="the tasks to self-train (default: every task)")
+
+
 class TuneConfig(_Strict):
     """`taawun tune`: candidate models compared by grouped cross-validation on the training split, the best trained.
 
     A candidate is a model config (with its `kind`); its `grid` (dotted keys under `model`, each with a list of
-    values) expands it into one trial per combination. `ensemble: N` also tries a weighted ensemble of the N best
-    trials (weights per task chosen on the same out-of-fold probabilities). The score is the macro-F1 averaged over the
+    values) expands it into one trial per combination, and so does each of `auxiliary_weights`. `ensemble: N` also
+    tries a weighted ensemble of the N best trials of the best trial's auxiliary weight (weights per task chosen on the
+    same out-of-fold probabilities). The score is the macro-F1 averaged over the
     tasks, of out-of-fold predictions: the validation and test splits are never used to choose.
     """
 
     candidates: list[dict[str, Any]] = Field(min_length=1)
     folds: int = Field(default=5, ge=2)
     ensemble: int = Field(default=0, ge=0)
+    auxiliary_weights: list[float] = Field(default=[], description=(
+        "weights of the auxiliary sources' articles to try with every candidate (default: the experiment's)"))
 
     @model_validator(mode="after")
     def _check_candidates(self) -> TuneConfig:
@@ -76,6 +108,10 @@ class ExperimentConfig(_Strict):
     model: ModelConfig = Field(default_factory=lambda: registry.config_class("tfidf")())
     evaluation: EvaluationConfig = EvaluationConfig()
     tracking: TrackingConfig = TrackingConfig()
+    thresholds: ThresholdsConfig = ThresholdsConfig()
+    self_training: SelfTrainingConfig | None = None
+    auxiliary_weight: float | None = Field(default=None, gt=0, description=(
+        "the sample weight of the articles of auxiliary sources (default: each source's `weight`)"))
     tune: TuneConfig | None = None
     seed: int = 13
     output_dir: Path = Path("runs")
@@ -119,8 +155,9 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def validate_experiment(data: dict[str, Any], source: str) -> ExperimentConfig:
-    """Validate a merged experiment; error paths read `model.classifier`, without the model kind in them."""
-    return validate_config(ExperimentConfig, data, source, hide=frozenset(registry.names()))
+    """Validate a merged experiment; error paths read `model.classifier`, without the model kind in them. The run
+    name's `{model.classifier}`-style placeholders are filled in (train.config.run_names)."""
+    return fill_run_name(validate_config(ExperimentConfig, data, source, hide=frozenset(registry.names())), source)
 
 
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:

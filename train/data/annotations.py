@@ -6,7 +6,6 @@ adjudication are problems, listed for adjudication.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 from train.data.agreement import agreement_for_task
 from train.data.config import AnnotationConfig
-from train.data.readers import Article, Problem, as_text, decode, read_bytes, read_rows
+from train.data.readers import Article, Problem, as_text, read_labelstudio_export, read_rows
 from train.errors import TaawunError
 from train.schema import Schema
 
@@ -124,7 +123,7 @@ def _labelstudio_votes(config: AnnotationConfig, schema: Schema) -> tuple[list[V
     never an article that silently got no vote. Results of other kinds for names that are not tasks (a notes
     textarea) are not labels and are left alone.
     """
-    tasks = _labelstudio_export(config)
+    tasks, _ = read_labelstudio_export(config.path, config.encoding)
     from_names = {source: task for task, source in config.labels.items()}
     votes, problems = [], []
     for index, item in enumerate(tasks):
@@ -146,19 +145,6 @@ def _labelstudio_votes(config: AnnotationConfig, schema: Schema) -> tuple[list[V
             votes += [Vote(article_id, task, annotator, label, where) for task, annotator, label in read]
             problems += [Problem(where, article_id, "annotation_format", issue) for issue in issues]
     return votes, problems
-
-
-def _labelstudio_export(config: AnnotationConfig) -> list:
-    text, _, bad = decode(read_bytes(config.path), config.encoding, config.path)
-    if bad:  # one JSON document: a damaged line cannot be set aside
-        raise TaawunError(f"{config.path}:{min(bad)}: {bad[min(bad)]}")
-    try:
-        tasks = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise TaawunError(f"{config.path}:{err.lineno}: not valid JSON ({err.msg}); expected a Label Studio JSON export") from None
-    if not isinstance(tasks, list):
-        raise TaawunError(f"{config.path}: expected a Label Studio JSON export (a list of tasks)")
-    return tasks
 
 
 def _annotation_votes(config: AnnotationConfig, annotation: Any, from_names: dict[str, str],
@@ -208,9 +194,10 @@ def _labelstudio_annotator(config: AnnotationConfig, annotation: dict[str, Any])
     if config.annotator:
         return config.annotator
     who = annotation.get("completed_by")
-    if isinstance(who, dict):
-        who = who.get("email") or who.get("id")
-    return f"labelstudio:{who}"
+    if isinstance(who, dict) and who.get("email"):  # an export snapshot with the annotators expanded (annotate pull)
+        return str(who["email"])
+    # Label Studio's plain export gives the user's id only: unique within that server, not a person's name.
+    return f"labelstudio:{who.get('id') if isinstance(who, dict) else who}"
 
 
 def _doccano_votes(config: AnnotationConfig, schema: Schema) -> tuple[list[Vote], list[Problem]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from train import __version__
+from train import __version__, progress
 from train.data.annotations import Merged, inline_votes, merge_votes, read_annotations
 from train.data.config import DataConfig
 from train.data.dataset import (
@@ -106,6 +106,8 @@ def _build(config: DataConfig, schema: Schema, report_only: bool = False) -> Bui
     records, report["cleaning"] = _clean_all(articles, config, problems)
     timings["clean"] = time.perf_counter() - mark
 
+    progress.step("labelling: inline labels" + (f" and {len(config.annotations)} annotation file(s)"
+                                                if config.annotations else ""))
     merged = _label_all(records, config, schema, problems)
     report["annotations"] = _annotation_report(merged)
 
@@ -116,12 +118,14 @@ def _build(config: DataConfig, schema: Schema, report_only: bool = False) -> Bui
     valid = [record for record in records if record.article.id not in bad_ids]
 
     mark = time.perf_counter()
+    progress.step(f"de-duplicating {len(valid)} articles (exact, then near-duplicates by MinHash)")
     valid, report["duplicates"], dup_problems = _deduplicate(valid, config, schema, rejects)
     problems += dup_problems
     if dup_problems and not report_only:
         raise BuildFailed(dup_problems, report)
     timings["dedup"] = time.perf_counter() - mark
 
+    progress.step(f"splitting ({config.split.strategy})")
     assignment, report["split"] = _split(valid, config, schema, rejects)
     if not any(assignment) and not config.validation.allow_empty:
         empty = Problem(", ".join(str(source.path) for source in config.sources), None, "empty_dataset",
@@ -133,6 +137,7 @@ def _build(config: DataConfig, schema: Schema, report_only: bool = False) -> Bui
     report["rejects"] = {"count": len(rejects), "by_reason": dict(Counter(r["kind"] for r in rejects))}
 
     mark = time.perf_counter()
+    progress.step(f"assembling {sum(split is not None for split in assignment)} articles into a dataset")
     dataset = _to_dataset(valid, assignment, schema)
     report["splits"] = split_stats(dataset, schema)
     report["fingerprint"] = fingerprint(dataset, schema)
@@ -143,6 +148,7 @@ def _build(config: DataConfig, schema: Schema, report_only: bool = False) -> Bui
         return BuildResult(report, problems, None)
 
     report["timings_s"]["total_before_write"] = round(time.perf_counter() - started, 2)
+    progress.step(f"writing the dataset to {config.output}")
     write_dataset(config.output, dataset, report, rejects, merged, schema, config, inputs)
     return BuildResult(report, problems, config.output)
 
@@ -158,9 +164,16 @@ def _empty_message(report: dict[str, Any], rejects: list[dict], config: DataConf
 
 
 def _read_all(config: DataConfig) -> tuple[list[Article], list[Problem], list[dict]]:
+    import numpy as np
+
     articles, problems, facts = [], [], []
+    rng = np.random.default_rng(config.seed)
     for source in config.sources:
+        progress.step(f"reading {source.path}")
         read, unreadable, source_facts = read_source(source)
+        if source.limit is not None and len(read) > source.limit:  # a seeded sample, as the config asks
+            read = [read[i] for i in np.sort(rng.choice(len(read), source.limit, replace=False))]
+            source_facts["sampled"] = source.limit
         articles += read
         problems += unreadable
         facts.append(source_facts)
@@ -198,7 +211,8 @@ def _clean_all(articles: list[Article], config: DataConfig, problems: list[Probl
     pipeline = TextPipeline(config.cleaning, config.normalization)
     removed: Counter[str] = Counter()
     changed, records, undated = 0, [], 0
-    for article in articles:
+    progress.step(f"cleaning and normalizing {len(articles)} articles")
+    for article in progress.bar(articles, total=len(articles), unit="articles"):
         cleaned = pipeline(article.text)
         removed.update(cleaned.removed)
         changed += cleaned.removed.get("chars", 0) > 0

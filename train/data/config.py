@@ -14,7 +14,7 @@ from train.schema import Schema, load_schema
 from train.text.clean import CleaningOptions, NormalizationOptions
 from train.text.dedup import DedupOptions
 
-Format = Literal["auto", "jsonl", "csv", "tsv", "parquet", "txt_folder"]
+Format = Literal["auto", "jsonl", "csv", "tsv", "parquet", "txt_folder", "labelstudio"]
 Encoding = Literal["auto", "utf-8", "utf-16", "windows-1256", "iso-8859-6"]
 
 
@@ -50,6 +50,9 @@ class SourceConfig(_Strict):
         "task -> {this source's label: schema label}; a label the map lacks gives no label for that task (another "
         "labelling mapped onto the schema, e.g. publisher sections onto topics)"))
     weight: float = Field(default=1.0, gt=0, description="sample weight of this source's articles in training")
+    limit: int | None = Field(default=None, ge=1, description=(
+        "at most this many of the source's articles: a random sample drawn with the config's seed (the report says "
+        "how many were read and kept)"))
     auxiliary: bool = Field(default=False, description=(
         "training data only: the source's articles never go to validation or test (an article that duplicates one "
         "there is left out), and they may lack labels"))

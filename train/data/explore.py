@@ -67,6 +67,20 @@ def label_distribution(frame: pd.DataFrame, task: str) -> pd.DataFrame:
     return table
 
 
+def label_crosstab(frame: pd.DataFrame, tasks: list[str], split: str | None = None) -> pd.DataFrame:
+    """Articles per combination of labels: the first task's labels as rows, the other tasks' as column levels
+    (topic x cooperation x stance under the default schema), schema order, zeros kept, with totals.
+
+    Only the articles of `split` when given; "(none)" stands for a task that does not apply to the article.
+    """
+    if split is not None:
+        frame = frame[frame["split"] == split]
+    if len(tasks) == 1:
+        return frame[tasks[0]].value_counts(sort=False).rename("articles").to_frame()
+    return pd.crosstab(frame[tasks[0]], [frame[task] for task in tasks[1:]], margins=True, margins_name="total",
+                       dropna=False)
+
+
 def plot_label_distribution(frame: pd.DataFrame, task: str) -> Figure:
     """Bars of each label's share of every split's articles, so that splits of different sizes compare."""
     from matplotlib.figure import Figure

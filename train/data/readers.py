@@ -242,18 +242,19 @@ def detect_format(path: Path, declared: str) -> str:
                  ".parquet": "parquet"}
     if suffixes and suffixes[-1] in by_suffix:
         return by_suffix[suffixes[-1]]
-    raise TaawunError(
-        f"{path}: cannot tell the format from the extension; set `format:` to jsonl, csv, tsv, parquet or txt_folder"
-    )
+    raise TaawunError(f"{path}: cannot tell the format from the extension; set `format:` to jsonl, csv, tsv, parquet, "
+                      "txt_folder or labelstudio")
 
 
 def read_rows(path: Path, fmt: str, encoding: str) -> tuple[list[Row], str]:
-    """Read a JSONL, CSV/TSV or Parquet file into rows; returns them and the encoding used.
+    """Read a JSONL, CSV/TSV or Parquet file, or a Label Studio export's tasks, into rows and the encoding used.
 
     A line not in the file's encoding makes its row an error row (kind `encoding`), not a re-decoded file.
     """
     if fmt == "parquet":
         return _parquet_rows(path), "parquet"
+    if fmt == "labelstudio":
+        return _labelstudio_rows(path, encoding)
     data = read_bytes(path)
     used = detect_encoding(data, encoding, path)
     lines = Lines(io.BytesIO(data), used, path)
@@ -340,6 +341,45 @@ def _parquet_rows(path: Path) -> list[Row]:
     return [Row(number, values) for number, values in enumerate(table.to_pylist(), start=1)]
 
 
+def read_labelstudio_export(path: Path, encoding: str) -> tuple[list, str]:
+    """The tasks of a Label Studio JSON export (a list of tasks), and the encoding it was read in."""
+    text, used, bad = decode(read_bytes(path), encoding, path)
+    if bad:  # one JSON document: a damaged line cannot be set aside
+        raise TaawunError(f"{path}:{min(bad)}: {bad[min(bad)]}")
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise TaawunError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); expected a Label Studio JSON "
+                          "export") from None
+    if not isinstance(tasks, list):
+        raise TaawunError(f"{path}: expected a Label Studio JSON export (a list of tasks)")
+    return tasks, used
+
+
+def _labelstudio_rows(path: Path, encoding: str) -> tuple[list[Row], str]:
+    """A Label Studio export's tasks as rows of their `data` (the articles Label Studio was given).
+
+    A row's `line` is the task's Label Studio id (its position in the export when it has none), so that problems
+    name the task (`export.json#task 12`).
+    """
+    tasks, used = read_labelstudio_export(path, encoding)
+    rows = []
+    for position, task in enumerate(tasks, start=1):
+        number = task.get("id") if isinstance(task, dict) and isinstance(task.get("id"), int) else position
+        data = task.get("data") if isinstance(task, dict) else None
+        if isinstance(data, dict):
+            rows.append(Row(number, data))
+        else:
+            rows.append(Row(number, None, error=f"a task without a `data` object ({type(data).__name__}); export the "
+                                                "project again as JSON"))
+    return rows, used
+
+
+def _where(path: Path, fmt: str, row: Row) -> str:
+    """Where a record came from: `file:line`, or `export.json#task ID` for a Label Studio export."""
+    return f"{path}#task {row.line}" if fmt == "labelstudio" else f"{path}:{row.line}"
+
+
 def as_text(value: Any) -> str:
     """A cell value as a string: None and NaN become empty, other values str()."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -363,7 +403,7 @@ def read_source(source: SourceConfig) -> tuple[list[Article], list[Problem], dic
     _check_columns(source, rows, path)
     articles, problems = [], []
     for row in rows:
-        where = f"{path}:{row.line}"
+        where = _where(path, fmt, row)
         if row.error:
             problems.append(Problem(where, None, row.kind, row.error))
             continue

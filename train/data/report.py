@@ -42,7 +42,9 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _sources(report: dict[str, Any]) -> str:
-    rows = [[s["name"], s["path"], s["format"], ", ".join(s["encodings"]), s["records"]] for s in report["sources"]]
+    rows = [[s["name"], s["path"], s["format"], ", ".join(s["encodings"]),
+             f"{s['records']} (a sample of {s['sampled']} kept: `limit`)" if s.get("sampled") else s["records"]]
+            for s in report["sources"]]
     text = "## Sources\n" + _table(["source", "path", "format", "encoding", "records"], rows)
     if report.get("repeated_records"):
         text += f"\n\nRecords repeated with identical content (read once): {report['repeated_records']}"

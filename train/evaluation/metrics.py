@@ -36,6 +36,7 @@ class TaskPredictions:
     texts: list[str]
     groups: list[str] | None = None
     positive: str | None = None
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
         self.y_true = np.asarray(self.y_true, dtype=np.int64).reshape(-1)
@@ -85,11 +86,21 @@ def compute_metrics(pred: TaskPredictions, *, bootstrap: int = 1000, confidence:
 
 
 def gold_rows(pred: TaskPredictions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(y_true, y_pred, proba, row positions) of the rows that have a gold label; y_pred is the argmax class."""
+    """(y_true, y_pred, proba, row positions) of the rows that have a gold label; y_pred is the decided class."""
     rows = np.flatnonzero(pred.y_true >= 0)
     proba = pred.proba[rows]
-    y_pred = proba.argmax(axis=1).astype(np.int64) if len(rows) else np.zeros(0, dtype=np.int64)
-    return pred.y_true[rows], y_pred, proba, rows
+    positive = pred.labels.index(pred.positive) if pred.positive is not None else None
+    return pred.y_true[rows], decide(proba, positive, pred.threshold), proba, rows
+
+
+def decide(proba: np.ndarray, positive: int | None = None, threshold: float | None = None) -> np.ndarray:
+    """The predicted class of each row: the most probable one, or for a binary task with a decision threshold, the
+    positive class when its probability reaches the threshold."""
+    if len(proba) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if threshold is None or positive is None:
+        return proba.argmax(axis=1).astype(np.int64)
+    return np.where(proba[:, positive] >= threshold, positive, 1 - positive).astype(np.int64)
 
 
 def labelled_macro_f1(y_true: np.ndarray, proba: np.ndarray) -> float:

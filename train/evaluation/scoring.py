@@ -47,7 +47,7 @@ def score(predictor: Predictor, columns: dict[str, list], labels: dict[str, list
         pred = TaskPredictions(task=task.name, labels=task.label_names, y_true=np.asarray(labels[task.name]),
                                proba=proba[task.name], ids=list(columns["id"]), texts=list(columns["text"]),
                                groups=list(groups) if groups and len(set(groups)) > 1 else None,
-                               positive=task.positive_label)
+                               positive=task.positive_label, threshold=predictor.thresholds.get(task.name))
         predictions[task.name] = pred
         results[task.name] = compute_metrics(pred, bootstrap=evaluation.bootstrap, confidence=evaluation.confidence,
                                              seed=0)

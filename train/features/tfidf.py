@@ -18,6 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from train import progress
+
 TOKEN = re.compile(r"\w+")
 
 
@@ -87,6 +89,7 @@ class TfidfFeatures:
     # -- fitting ------------------------------------------------------------------------------------------------
     def fit_transform(self, docs: list[str]) -> sp.csr_matrix:
         """Learn the vocabularies and IDF weights from `docs`; return their feature matrix."""
+        progress.step(f"fitting TF-IDF features on {len(docs)} articles")
         tokens, doc_of = tokenize(docs)
         codes, words = _factorize(chain.from_iterable(tokens))
         counts = _count(doc_of, codes, len(docs), len(words))

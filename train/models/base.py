@@ -34,7 +34,8 @@ class Articles:
     """Articles column-wise, as models read them: cleaned titles and texts, and the tasks' target fields.
 
     `groups` is each article's duplicate cluster (articles of one cluster stay together in cross-validation; None:
-    every article its own); `weights` each article's sample weight (None: 1 for all).
+    every article its own); `weights` each article's sample weight (None: 1 for all); `task_weights` a task's own
+    weights where they differ from the article's (pseudo-labels of self-training).
     """
 
     titles: list[str]
@@ -42,6 +43,7 @@ class Articles:
     targets: dict[str, list[str]] = field(default_factory=dict)
     groups: np.ndarray | None = None
     weights: np.ndarray | None = None
+    task_weights: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.texts)
@@ -79,11 +81,16 @@ class Articles:
         return Articles(titles=[self.titles[i] for i in rows], texts=[self.texts[i] for i in rows],
                         targets={name: [values[i] for i in rows] for name, values in self.targets.items()},
                         groups=None if self.groups is None else self.groups[rows],
-                        weights=None if self.weights is None else self.weights[rows])
+                        weights=None if self.weights is None else self.weights[rows],
+                        task_weights={task: w[rows] for task, w in self.task_weights.items()})
 
     def weight_array(self) -> np.ndarray:
         """Each article's sample weight (1 when none were given)."""
         return np.ones(len(self)) if self.weights is None else self.weights.astype(float)
+
+    def weights_for(self, task: str) -> np.ndarray:
+        """The sample weights of a task's labels: its own when set, else the articles'."""
+        return self.task_weights[task] if task in self.task_weights else self.weight_array()
 
     def group_array(self) -> np.ndarray:
         """Each article's group for grouped cross-validation (its own index when none were given)."""

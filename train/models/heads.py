@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from train import progress
 from train.errors import TaawunError
 from train.models.base import Articles, FitContext, Labelled
 from train.schema import Task
@@ -59,16 +60,18 @@ class TaskHeads:
 
     def fit(self, features: Features, articles: Articles, labels: dict[str, np.ndarray], context: FitContext) -> None:
         """Fit every task's head on `features(task, articles)`; a search first picks its parameters."""
-        weights = articles.weight_array()
         for task in self.tasks:
+            weights = articles.weights_for(task.name)
             y = np.asarray(labels[task.name])
             rows = np.flatnonzero(y >= 0)  # -1: no label for this task (it did not apply)
             require_two_classes(task, y[rows])
             x = features(task, articles)[rows]
             params = self.params
             if self.search:
+                progress.step(f"searching {task.name}: {self._trials()}")
                 params = self._search(task, features, x, y[rows], weights[rows], articles.group_array()[rows],
                                       context)
+            progress.step(f"fitting {task.name}: {self.classifier} on {len(rows)} articles")
             self.classifiers[task.name] = self._fit_one(x, y[rows], weights[rows], params, context.seed)
 
     def predict_proba(self, features: Features, articles: Articles) -> dict[str, np.ndarray]:
@@ -89,6 +92,13 @@ class TaskHeads:
             weights = weights * compute_sample_weight("balanced", y)
         uniform = bool(np.all(weights == 1))
         return make_classifier(self.classifier, params, seed, y).fit(x, y, sample_weight=None if uniform else weights)
+
+    def _trials(self) -> str:
+        """How many fits a search makes, for progress lines."""
+        combinations = int(np.prod([len(values) for values in self.search.grid.values()]))
+        how = "on the validation split" if self.search.on == "validation" else (
+            f"by {self.search.folds}-fold cross-validation")
+        return f"{combinations} combination(s) {how}"
 
     def _search(self, task: Task, features: Features, x, y, weights, groups, context: FitContext) -> dict[str, Any]:
         """Every combination of the grid, scored by macro-F1; the best parameters (first on ties)."""

@@ -30,6 +30,8 @@ class Predictor:
         self.tasks = tasks
         self.preprocessing = preprocessing
         self.info = info
+        # Decision thresholds of binary tasks, tuned when training: {task: probability of the positive label}.
+        self.thresholds: dict[str, float] = dict(info.get("thresholds") or {})
         self.pipeline = TextPipeline(CleaningOptions(**preprocessing["cleaning"]),
                                      NormalizationOptions(**preprocessing["normalization"]))
 
@@ -53,6 +55,22 @@ class Predictor:
         cleaned_targets = {name: self.clean(values) for name, values in targets.items()}
         return self.predict_clean(self.clean(titles), self.clean(texts), cleaned_targets)
 
+    @property
+    def evidence_tasks(self) -> list[str]:
+        """The tasks for which the model points at an evidence sentence."""
+        return list(getattr(self.model, "evidence_tasks", []))
+
+    def evidence(self, titles: list[str], texts: list[str], clean: bool = True) -> dict[str, list[dict]]:
+        """{task: [{"sentence", "score"} per article]} for the tasks whose model scores sentences; {} for others."""
+        from train.models.base import Articles
+
+        provider = getattr(self.model, "evidence", None)
+        if provider is None:
+            return {}
+        if clean:
+            titles, texts = self.clean(titles), self.clean(texts)
+        return provider(Articles(titles, texts))
+
     def predict_frame(self, frame):
         """MLflow pyfunc: a DataFrame with `text` (and optional `title`, target columns) -> labels and probabilities."""
         import pandas as pd
@@ -68,7 +86,7 @@ class Predictor:
         proba = self.predict_raw(titles, frame["text"].fillna("").astype(str).tolist(), targets)
         # Probabilities stay float columns (NaN where a task does not apply), whatever the rows.
         return pd.DataFrame({name: pd.Series(values, dtype=float if ".proba." in name else None)
-                             for name, values in label_columns(self.tasks, proba).items()})
+                             for name, values in label_columns(self.tasks, proba, self.thresholds).items()})
 
     def save(self, folder: Path) -> None:
         """Write the model folder."""
@@ -80,13 +98,14 @@ class Predictor:
         (folder / MODEL_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def label_columns(tasks: list[Task], proba: dict[str, np.ndarray]) -> dict[str, list]:
+def label_columns(tasks: list[Task], proba: dict[str, np.ndarray],
+                  thresholds: dict[str, float] | None = None) -> dict[str, list]:
     """{task: predicted labels, f"{task}.proba.{label}": probabilities} in schema order.
 
     Where a task does not apply (the task its `applies_when` names was predicted with another label), its label is ""
     and its probabilities are None: the schema says it has no label there.
     """
-    labels = predicted_labels(tasks, proba)
+    labels = predicted_labels(tasks, proba, thresholds)
     columns: dict[str, list] = {}
     for task in tasks:
         columns[task.name] = labels[task.name]
@@ -97,12 +116,17 @@ def label_columns(tasks: list[Task], proba: dict[str, np.ndarray]) -> dict[str, 
     return columns
 
 
-def predicted_labels(tasks: list[Task], proba: dict[str, np.ndarray]) -> dict[str, list[str]]:
-    """The most probable label per task and article; "" where the task does not apply.
+def predicted_labels(tasks: list[Task], proba: dict[str, np.ndarray],
+                     thresholds: dict[str, float] | None = None) -> dict[str, list[str]]:
+    """The predicted label per task and article; "" where the task does not apply.
 
-    Whether a task applies is decided by the label predicted for the task it depends on; a model without that task
-    cannot tell, and predicts the task everywhere.
+    A binary task with a decision threshold predicts its positive label when that label's probability reaches the
+    threshold; other tasks predict their most probable label. Whether a task applies is decided by the label predicted
+    for the task it depends on; a model without that task cannot tell, and predicts the task everywhere.
     """
+    from train.evaluation.metrics import decide
+
+    thresholds = thresholds or {}
     by_name = {task.name: task for task in tasks}
 
     def depth(task: Task) -> int:  # the task a task depends on comes earlier in the schema: no cycles
@@ -111,7 +135,8 @@ def predicted_labels(tasks: list[Task], proba: dict[str, np.ndarray]) -> dict[st
 
     labels: dict[str, list[str]] = {}
     for task in sorted(tasks, key=depth):
-        predicted = [task.label_names[i] for i in proba[task.name].argmax(axis=1)]
+        positive = task.label_names.index(task.positive_label) if task.positive_label else None
+        predicted = [task.label_names[i] for i in decide(proba[task.name], positive, thresholds.get(task.name))]
         if task.applies_when and task.applies_when.task in labels:
             allowed = task.applies_when.labels
             predicted = [label if parent in allowed else ""

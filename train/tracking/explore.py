@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 RUN_COLUMNS = ["run_id", "run_name", "experiment", "model_kind", "tasks", "dataset", "dataset_fingerprint", "status",
                "start_time"]
 F1_METRIC = re.compile(r"^test/(?P<task>.+)/macro_f1$")
+EPOCH_F1 = re.compile(r"^epoch/validation/(?P<task>.+)/macro_f1$")  # logged by the transformer kind after each epoch
+LOSS = "train/loss"
 MISCLASSIFIED_COLUMNS = ["task", "id", "true", "predicted", "confidence", "probabilities", "text"]
 ERROR_COLUMNS = ["task", "id", "true", "predicted", "confidence", "true_probability", "text"]
 
@@ -95,23 +97,26 @@ def run_label(run: pd.Series) -> str:
     return f"{run['model_kind']}: {run['run_name'] or '-'} ({run['run_id'][:7]})"
 
 
-def latest_per_kind(runs: pd.DataFrame, fingerprint: str | None = None) -> pd.DataFrame:
-    """The newest finished run of each model kind with test metrics, all on one dataset (model kinds sorted).
+def newest_per_name(runs: pd.DataFrame) -> pd.DataFrame:
+    """What to compare: on each dataset, the newest finished run with test scores of each experiment and run name.
 
-    The dataset is the one with content `fingerprint`, by default that of the newest such run: scores on different
-    test sets do not compare.
+    Scores on different datasets (content fingerprints) do not compare, so every dataset keeps its own runs (the
+    newest dataset first, then run names sorted); a run name trained again counts once, by its newest run. Adds
+    `dataset_label`, the dataset's folder and the start of its fingerprint, to group and title by.
     """
     scored = set(task_scores(runs)["run_id"])
     finished = runs[(runs["status"] == "FINISHED") & runs["run_id"].isin(scored)]
-    finished = finished.sort_values("start_time", ascending=False)
-    if finished.empty:
-        return finished.reset_index(drop=True)
-    fingerprint = finished["dataset_fingerprint"].iloc[0] if fingerprint is None else fingerprint
-    same_data = finished[finished["dataset_fingerprint"] == fingerprint]
-    return same_data.groupby("model_kind").head(1).sort_values("model_kind").reset_index(drop=True)
+    newest = finished.sort_values("start_time", ascending=False, kind="stable")
+    newest = newest.groupby(["dataset_fingerprint", "experiment", "run_name"], sort=False).head(1)
+    rank = {fingerprint: i for i, fingerprint in enumerate(dict.fromkeys(newest["dataset_fingerprint"]))}
+    labels = [f"{Path(folder).name or '?'} ({fingerprint[:8]})"
+              for folder, fingerprint in zip(newest["dataset"], newest["dataset_fingerprint"], strict=True)]
+    newest = newest.assign(dataset_label=labels, dataset_rank=newest["dataset_fingerprint"].map(rank))
+    newest = newest.sort_values(["dataset_rank", "experiment", "run_name"], kind="stable")
+    return newest.drop(columns="dataset_rank").reset_index(drop=True)
 
 
-def plot_macro_f1(runs: pd.DataFrame) -> Figure:
+def plot_macro_f1(runs: pd.DataFrame, title: str = "Runs per task") -> Figure:
     """Test macro-F1 per task, the runs side by side in each task, their bootstrap intervals as error bars."""
     from matplotlib.figure import Figure
 
@@ -128,7 +133,137 @@ def plot_macro_f1(runs: pd.DataFrame) -> Figure:
     draw_grouped_bars(ax, values, errors)
     ax.set_ylim(0.0, 1.05)
     ax.set_ylabel("macro-F1 on test (95% bootstrap interval)")
-    ax.set_title("Model kinds per task")
+    ax.set_title(title)
+    return fig
+
+
+def evaluation_metrics(tracking_uri: str, run_id: str) -> dict[str, Any] | None:
+    """A run's evaluation/metrics.json (split -> task -> metrics, labels in schema order); None when it has none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = download_artifact(tracking_uri, run_id, "evaluation/metrics.json", tmp)
+        return None if path is None else json.loads(path.read_text(encoding="utf-8"))
+
+
+def per_class_scores(tracking_uri: str, runs: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """F1 and support of every label of every task, per run, from the runs' metrics.json (labels in schema order)."""
+    rows = [{"run_id": run_id, "label": label, "task": task, "class": name, "f1": m["f1"], "support": m["support"]}
+            for run_id, label, task, metrics in _task_metrics(tracking_uri, runs, split)
+            for name, m in metrics.get("per_class", {}).items()]
+    return pd.DataFrame(rows, columns=["run_id", "label", "task", "class", "f1", "support"])
+
+
+def per_outlet_scores(tracking_uri: str, runs: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """Macro-F1 and articles per outlet (`evaluation.group_field`) of every task, per run; empty without groups."""
+    rows = [{"run_id": run_id, "label": label, "task": task, "outlet": name, "macro_f1": m["macro_f1"], "n": m["n"]}
+            for run_id, label, task, metrics in _task_metrics(tracking_uri, runs, split)
+            for name, m in (metrics.get("per_group") or {}).items()]
+    return pd.DataFrame(rows, columns=["run_id", "label", "task", "outlet", "macro_f1", "n"])
+
+
+def _task_metrics(tracking_uri: str, runs: pd.DataFrame, split: str):
+    """(run id, run label, task, metrics) of every task a run evaluated on `split`."""
+    for _, run in runs.iterrows():
+        results = (evaluation_metrics(tracking_uri, run["run_id"]) or {}).get(split, {})
+        for task, metrics in results.items():
+            yield run["run_id"], run_label(run), task, metrics
+
+
+def plot_per_class(scores: pd.DataFrame, split: str = "test") -> Figure:
+    """F1 of each label on `split`, one panel per task, the runs side by side (`per_class_scores`'s frame)."""
+    return _panels(scores, "class", "f1", f"F1 on {split}", "F1 per label")
+
+
+def plot_per_outlet(scores: pd.DataFrame, split: str = "test") -> Figure:
+    """Macro-F1 of each outlet on `split`, one panel per task, the runs side by side (`per_outlet_scores`'s frame).
+
+    Outlets with few articles give jumpy scores: the x labels carry each outlet's article count.
+    """
+    counts = scores.groupby(["task", "outlet"], sort=False)["n"].max()
+    named = scores.assign(outlet=[f"{outlet} ({counts[(task, outlet)]})"
+                                  for task, outlet in zip(scores["task"], scores["outlet"], strict=True)])
+    return _panels(named, "outlet", "macro_f1", f"macro-F1 on {split}", "Macro-F1 per outlet (articles)")
+
+
+def _panels(scores: pd.DataFrame, group: str, value: str, ylabel: str, title: str) -> Figure:
+    """One panel of grouped bars per task: `group` values on x, one bar per run."""
+    from matplotlib.figure import Figure
+
+    if scores.empty:
+        raise TaawunError(f"nothing to plot for {title.lower()}: the runs have no such scores")
+    tasks = list(dict.fromkeys(scores["task"]))
+    widest = max(scores[scores["task"] == task][group].nunique() for task in tasks)
+    fig = Figure(figsize=(max(7.0, 0.9 * widest + 4.0), 3.6 * len(tasks)), layout="constrained")
+    fig.suptitle(title)
+    for ax, task in zip(fig.subplots(len(tasks), 1, squeeze=False)[:, 0], tasks, strict=True):
+        values = scores[scores["task"] == task].pivot_table(index=group, columns="label", values=value, sort=False)
+        draw_grouped_bars(ax, values)
+        ax.set_ylim(0.0, 1.05)
+        ax.set_ylabel(ylabel)
+        ax.set_title(task)
+    return fig
+
+
+def learning_history(tracking_uri: str, runs: pd.DataFrame) -> pd.DataFrame:
+    """The per-epoch curves of the runs that logged them (the transformer kind): validation macro-F1 per task after
+    each epoch, and the training loss per step. Columns: run_id, label, curve, task, epoch, step, value."""
+    columns = ["run_id", "label", "curve", "task", "epoch", "step", "value"]
+    if runs.empty:  # and no client: it would create a SQLite store that is not there
+        return pd.DataFrame(columns=columns)
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    rows = []
+    for _, run in runs.iterrows():
+        names = client.get_run(run["run_id"]).data.metrics
+        for name in sorted(names):
+            match = EPOCH_F1.match(name)
+            if not match and name != LOSS:
+                continue
+            history = sorted(client.get_metric_history(run["run_id"], name), key=lambda m: (m.step, m.timestamp))
+            curve, task = ("validation macro-F1", match["task"]) if match else ("training loss", "")
+            rows += [{"run_id": run["run_id"], "label": run_label(run), "curve": curve, "task": task,
+                      "epoch": epoch, "step": m.step, "value": m.value} for epoch, m in enumerate(history, 1)]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def curves_message(runs: pd.DataFrame, history: pd.DataFrame) -> str:
+    """Which runs have learning curves, and which have none (only the transformer kind logs them, once per epoch)."""
+    with_curves = set(history["run_id"])
+    without = [run_label(run) for _, run in runs.iterrows() if run["run_id"] not in with_curves]
+    shown = [run_label(run) for _, run in runs.iterrows() if run["run_id"] in with_curves]
+    lines = [f"Learning curves of {len(shown)} run(s): {', '.join(shown)}." if shown else "No run has learning curves."]
+    if without:
+        lines.append(f"No per-epoch curves for {', '.join(without)}: only the transformer kind logs them (validation "
+                     "macro-F1 after each epoch, training loss per step); the others fit in one go.")
+    return "\n".join(lines)
+
+
+def plot_learning_curves(history: pd.DataFrame) -> Figure:
+    """Validation macro-F1 per epoch, one panel per task (one line per run), and the training loss per step."""
+    from matplotlib.figure import Figure
+
+    if history.empty:
+        raise TaawunError("no learning curves to plot; only the transformer kind logs them (`learning_history`)")
+    scores = history[history["curve"] == "validation macro-F1"]
+    tasks = list(dict.fromkeys(scores["task"]))
+    loss = history[history["curve"] == "training loss"]
+    panels = len(tasks) + (not loss.empty)
+    fig = Figure(figsize=(5.0 * min(panels, 3), 3.6 * -(-panels // 3)), layout="constrained")
+    axes = fig.subplots(-(-panels // 3), min(panels, 3), squeeze=False).ravel()
+    for ax, task in zip(axes, tasks, strict=False):
+        for label, curve in scores[scores["task"] == task].groupby("label", sort=False):
+            ax.plot(curve["epoch"], curve["value"], marker="o", label=label)
+        ax.set(title=f"{task}: validation macro-F1", xlabel="epoch", ylim=(0.0, 1.05))
+    if not loss.empty:
+        ax = axes[len(tasks)]
+        for label, curve in loss.groupby("label", sort=False):
+            ax.plot(curve["step"], curve["value"], label=label)
+        ax.set(title="training loss", xlabel="training step")
+    for ax in axes[:panels]:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    for ax in axes[panels:]:
+        ax.set_axis_off()
     return fig
 
 

@@ -6,6 +6,7 @@ it); MLFLOW_TRACKING_URI or the config's `tracking.uri` point elsewhere, e.g. a 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -25,11 +26,23 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 PID_TAG, HOST_TAG = "taawun.pid", "taawun.host"
+# MLflow 3's UI opens an experiment on its traces (GenAI) or its runs (model training): earlier 3.x releases decide by
+# the experiment's kind tag, later ones (3.17) by a switch in the sidebar, which the links taawun prints set (ui.py).
+EXPERIMENT_TAGS = {
+    "mlflow.experimentKind": "custom_model_development",
+    "mlflow.note.content": "taawun's training and evaluation runs: choose *Model training* in the sidebar, and the "
+                           "view *taawun: test scores* for their scores as columns.",
+}
 
 
 def tracking_uri(configured: str | None) -> str:
     """The config's URI, else MLFLOW_TRACKING_URI, else the project's SQLite store."""
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def tracking_option(uri: str) -> str:
+    """The `--tracking-uri` option a command needs to reach `uri` ("" for the default store)."""
+    return "" if uri == DEFAULT_URI else f" --tracking-uri {uri}"
 
 
 def check_store(uri: str, timeout: float = 5.0, write: bool = False) -> None:
@@ -140,7 +153,11 @@ def artifact_root(uri: str, experiment: str = "") -> str | None:
 
 
 def use_experiment(uri: str, name: str) -> str:
-    """Point MLflow at `uri` and experiment `name` (created with artifacts beside a SQLite store); returns its id."""
+    """Point MLflow at `uri` and experiment `name` (created with artifacts beside a SQLite store); returns its id.
+
+    The experiment is marked as one of model training (`EXPERIMENT_TAGS`), also when it was created before taawun
+    did so; a kind or description someone set is kept.
+    """
     import mlflow
 
     mlflow.set_tracking_uri(uri)
@@ -148,9 +165,13 @@ def use_experiment(uri: str, name: str) -> str:
     with store_lock(uri):  # two processes creating the same experiment at once: one would fail
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
-            experiment_id = client.create_experiment(name, artifact_location=artifact_root(uri, name))
+            experiment_id = client.create_experiment(name, artifact_location=artifact_root(uri, name),
+                                                     tags=EXPERIMENT_TAGS)
         else:
             experiment_id = experiment.experiment_id
+            for key, value in EXPERIMENT_TAGS.items():
+                if key not in experiment.tags:
+                    client.set_experiment_tag(experiment_id, key, value)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -200,8 +221,11 @@ def git_commit() -> dict[str, str]:
 
 
 def log_model(model_folder: Path, input_example, output_example, register: str | None,
-              requirements: tuple[str, ...] = ()) -> str:
-    """Log the model folder as an MLflow pyfunc model (code-based, no pickle); returns its model URI."""
+              requirements: tuple[str, ...] = (), card: str | None = None) -> str:
+    """Log the model folder as an MLflow pyfunc model (code-based, no pickle); returns its model URI.
+
+    A version registered under `register` gets `card` (Markdown) as its description.
+    """
     import mlflow
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
@@ -220,7 +244,29 @@ def log_model(model_folder: Path, input_example, output_example, register: str |
         code_paths=[str(Path(__file__).resolve().parents[1])],  # the `train` package: the model loads without taawun
         registered_model_name=register,
     )
+    _readable_examples(info)
+    if register and card and info.registered_model_version:
+        mlflow.MlflowClient().update_model_version(register, str(info.registered_model_version), description=card)
     return info.model_uri
+
+
+def _readable_examples(info) -> None:
+    """Rewrite the model's input examples with Arabic as Arabic: MLflow writes JSON with ASCII escapes ("\\u0627").
+
+    The same JSON values, so MLflow reads them as before.
+    """
+    import mlflow
+
+    names = [name for key, name in (info.saved_input_example_info or {}).items()
+             if key in ("artifact_path", "serving_input_path")]
+    location = mlflow.get_logged_model(info.model_id).artifact_location
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            path = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{location}/{name}", dst_path=tmp))
+            value = json.loads(path.read_text(encoding="utf-8"))
+            indent = 2 if name == "serving_input_example.json" else None  # as MLflow writes each
+            path.write_text(json.dumps(value, ensure_ascii=False, indent=indent), encoding="utf-8")
+            mlflow.MlflowClient().log_model_artifact(info.model_id, str(path))
 
 
 def _requirements(extra: tuple[str, ...]) -> list[str]:

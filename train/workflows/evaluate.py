@@ -10,8 +10,10 @@ from train.config.experiment import EvaluationConfig
 from train.errors import TaawunError
 from train.evaluation.artifacts import write_evaluation
 from train.evaluation.tables import format_table
-from train.tracking.names import flat_metrics
+from train.tracking.cards import RunFacts, evaluation_description, model_name
+from train.tracking.names import flat_metrics, headline_names
 from train.tracking.store import check_store, process_tags, tracking_uri, use_experiment
+from train.tracking.ui import show_metric_columns
 
 
 def evaluate_model(model: str, source: Path, split: str, fields: dict[str, str], evaluation: EvaluationConfig,
@@ -65,6 +67,9 @@ def _log_evaluation(uri: str, predictor, model: str, source: Path, results, pred
         mlflow.log_metrics(flat_metrics(results))
         write_evaluation(results, predictions, Path(tmp), evaluation.misclassified_limit)
         mlflow.log_artifacts(tmp, artifact_path="evaluation")
+        facts = RunFacts(run.info.run_id, model_name(predictor.model), predictor.tasks, results, str(source))
+        mlflow.set_tag("mlflow.note.content", evaluation_description(facts, model))
+        show_metric_columns(uri, run.info.experiment_id, headline_names(results))
     return run.info.run_id
 
 

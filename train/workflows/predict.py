@@ -24,11 +24,19 @@ class PredictSummary:
     predicted: int
     malformed: list[str]
     output: Path
+    skipped: int | None = None  # records skipped: len(malformed), unless the list names only the first ones (Spark)
+
+    def __post_init__(self) -> None:
+        if self.skipped is None:
+            self.skipped = len(self.malformed)
 
 
 def predict_file(predictor: Predictor, source: Path, output: Path, fields: dict[str, str], batch_size: int = 1000,
                  progress: bool = True) -> PredictSummary:
     """Predict every article of `source` (JSONL, CSV/TSV, Parquet) into `output` (.jsonl or .csv), atomically."""
+    if source.is_dir() or output.is_dir():
+        raise TaawunError(f"{source if source.is_dir() else output} is a folder: this engine reads one file and writes "
+                          "one; --engine spark reads a folder of files and writes a folder of part files")
     out_format = _output_format(output)
     reader = ArticleReader(source, fields, [*ARTICLE_KEYS, *predictor.target_fields],
                            ["text", *predictor.target_fields])
@@ -39,7 +47,11 @@ def predict_file(predictor: Predictor, source: Path, output: Path, fields: dict[
         for batch in _batches(_records(reader), batch_size):
             columns = {key: [record[key] for record in batch] for key in reader.column}
             proba = predict_columns(predictor, columns, clean=True)
-            writer(columns["id"], label_columns(predictor.tasks, proba))
+            labels = label_columns(predictor.tasks, proba, predictor.thresholds)
+            for task, rows in predictor.evidence(columns["title"], columns["text"]).items():
+                labels[f"{task}.evidence"] = [row["sentence"] for row in rows]
+                labels[f"{task}.evidence_score"] = [row["score"] for row in rows]
+            writer(columns["id"], labels)
             predicted += len(batch)
             bar.update(len(batch))
         bar.close()
@@ -92,11 +104,16 @@ def _writer(out_format: str, handle, predictor: Predictor):
                     record[f"{task.name}_probabilities"] = {  # None where the task does not apply (label "")
                         label: round(columns[f"{task.name}.proba.{label}"][row], 6) for label in task.label_names
                     } if record[task.name] else None
+                    if f"{task.name}.evidence" in columns and record[task.name]:
+                        record[f"{task.name}_evidence"] = {"sentence": columns[f"{task.name}.evidence"][row],
+                                                           "score": columns[f"{task.name}.evidence_score"][row]}
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         return write_jsonl
 
+    evidence = set(predictor.evidence_tasks)
     header = ["id"] + [name for task in tasks for name in
-                       (task.name, *(f"{task.name}.proba.{label}" for label in task.label_names))]
+                       (task.name, *(f"{task.name}.proba.{label}" for label in task.label_names),
+                        *((f"{task.name}.evidence", f"{task.name}.evidence_score") if task.name in evidence else ()))]
     writer = csv.writer(handle)
     writer.writerow(header)
 
@@ -104,3 +121,4 @@ def _writer(out_format: str, handle, predictor: Predictor):
         for row, article_id in enumerate(ids):
             writer.writerow([article_id] + [columns[name][row] if name in columns else "" for name in header[1:]])
     return write_csv
+

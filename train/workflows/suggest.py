@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -33,10 +33,16 @@ from train.files import write_json_atomically
 from train.labelstudio import labelstudio_tasks
 from train.schema import Schema, Task
 
+if TYPE_CHECKING:
+    from train.models.predictor import Predictor
+
 Strategy = Literal["uncertainty", "random"]
 STRATEGIES = ("uncertainty", "random")
 MEASURES = ("entropy", "margin")
 NEAR_DUPLICATE_THRESHOLD = 0.5  # Jaccard over 3-word shingles; re-edits of short articles measure 0.6-0.8
+# Carried into the tasks' data, so that an export keeps the outlet and date as an article source; not model input.
+PASSED_THROUGH = ("date", "source")
+UNREAD = ("id", *PASSED_THROUGH)
 
 
 @dataclass
@@ -81,38 +87,72 @@ def suggest(model_ref: str, source: Path, n: int, output: Path, strategy: Strate
     """Pick `n` articles of `source` to annotate next and write them, pre-annotated, as a Label Studio import file.
 
     `model_ref` is a model folder or an MLflow URI; `source` a JSONL/CSV/Parquet file whose columns `fields` maps (id,
-    text, title and the model's target fields; default: the same names). `strategy` "uncertainty" takes the least sure
-    articles first, "random" a random sample (seeded by `seed`); both skip near-duplicates of picked articles. `tasks`
-    limits the tasks whose uncertainty counts (default: all the model's); every task of the model is pre-annotated.
-    `tracking_uri`: the store an MLflow model URI is loaded from.
+    text, title, date, source and the model's target fields; default: the same names). `strategy` "uncertainty" takes
+    the least sure articles first, "random" a random sample (seeded by `seed`); both skip near-duplicates of picked
+    articles. `tasks` limits the tasks whose uncertainty counts (default: all the model's); every task of the model is
+    pre-annotated. `tracking_uri`: the store an MLflow model URI is loaded from.
     Fewer than `n` articles come back when the pool holds fewer distinct ones.
     """
-    _check_request(n, strategy, output, near_duplicate_threshold)
-    from train.evaluation.scoring import predict_columns
+    if Path(output).suffix.lower() != ".json":
+        raise TaawunError(f"{output}: write the suggestions to a .json file (Label Studio imports a JSON list of "
+                          "tasks)")
+    _check_request(n, strategy, near_duplicate_threshold)
     from train.models.predictor import load_predictor
 
     predictor = load_predictor(model_ref, tracking_uri)
+    picked = pick(predictor, str(model_ref), source, n, strategy, fields, seed, tasks, near_duplicate_threshold)
+    write_json_atomically(Path(output), picked.records)
+    return picked.result(Path(output))
+
+
+@dataclass
+class Picked:
+    """The picked articles as Label Studio tasks (`records`), with what `SuggestResult` reports about them."""
+
+    records: list[dict]
+    ids: list[str]
+    scores: list[float]
+    strategy: str
+    pool_size: int
+    near_duplicates_skipped: int
+    malformed: list[str]
+
+    def result(self, output: Path) -> SuggestResult:
+        """The summary of a suggestion written to `output`."""
+        return SuggestResult(self.ids, self.scores, output, self.strategy, self.pool_size,
+                             self.near_duplicates_skipped, self.malformed)
+
+
+def pick(predictor: Predictor, model_version: str, source: Path, n: int, strategy: Strategy = "uncertainty",
+         fields: dict[str, str] | None = None, seed: int = 0, tasks: list[str] | None = None,
+         near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD, exclude: frozenset[str] = frozenset()) -> Picked:
+    """The `n` articles `suggest` picks with a loaded model, as Label Studio tasks, without writing them.
+
+    Articles whose id is in `exclude` (already in the Label Studio project) are left out of the pool.
+    """
+    _check_request(n, strategy, near_duplicate_threshold)
+    from train.evaluation.scoring import predict_columns
+
     scored = _scored_tasks(predictor.tasks, tasks)
-    pool = read_pool(Path(source), fields or {}, predictor.target_fields)
-    cleaned = {key: predictor.clean(values) for key, values in pool.columns.items() if key != "id"}
+    pool = read_pool(Path(source), fields or {}, predictor.target_fields, exclude)
+    cleaned = {key: predictor.clean(values) for key, values in pool.columns.items() if key not in UNREAD}
     proba = predict_columns(predictor, cleaned, clean=False)
     scores = uncertainty(proba, scored, predictor.schema)
     clusters = near_duplicate_clusters(cleaned["text"], near_duplicate_threshold)
-    picked, skipped = select(scores, clusters, n, strategy, seed)
-    records = labelstudio_tasks(pool.columns, picked, proba, scores, predictor.tasks, str(model_ref))
-    write_json_atomically(Path(output), records)
-    return SuggestResult([pool.columns["id"][i] for i in picked], [float(scores[i]) for i in picked], Path(output),
-                         strategy, len(pool), skipped, pool.malformed)
+    chosen, skipped = select(scores, clusters, n, strategy, seed)
+    evidence = predictor.evidence([cleaned["title"][i] for i in chosen], [cleaned["text"][i] for i in chosen],
+                                  clean=False) if chosen and predictor.evidence_tasks else {}
+    records = labelstudio_tasks(pool.columns, chosen, proba, scores, predictor.tasks, model_version,
+                                predictor.thresholds, evidence)
+    return Picked(records, [pool.columns["id"][i] for i in chosen], [float(scores[i]) for i in chosen], strategy,
+                  len(pool), skipped, pool.malformed)
 
 
-def _check_request(n: int, strategy: str, output: Path, threshold: float) -> None:
+def _check_request(n: int, strategy: str, threshold: float) -> None:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise TaawunError(f"n = {n!r}: ask for at least one article to annotate")
     if strategy not in STRATEGIES:
         raise TaawunError(f"strategy {strategy!r} is not known; use one of {list(STRATEGIES)}")
-    if Path(output).suffix.lower() != ".json":
-        raise TaawunError(f"{output}: write the suggestions to a .json file (Label Studio imports a JSON list of "
-                          "tasks)")
     if not 0 < threshold <= 1:
         raise TaawunError(f"near_duplicate_threshold = {threshold}: give a Jaccard similarity in (0, 1]")
 
@@ -129,17 +169,20 @@ def _scored_tasks(model_tasks: list[Task], names: Sequence[str] | None) -> list[
 
 
 # -- the pool ---------------------------------------------------------------------------------------------------------
-def read_pool(source: Path, fields: dict[str, str], target_fields: Sequence[str]) -> Pool:
+def read_pool(source: Path, fields: dict[str, str], target_fields: Sequence[str],
+              exclude: frozenset[str] = frozenset()) -> Pool:
     """The raw articles of a JSONL/CSV/TSV/Parquet file (also .gz), with the columns `fields` maps.
 
     An id is needed to join the annotations back to the article. Unreadable records, records without text or id are
-    skipped and listed in `malformed` with their line; a repeated id with the same article is read once.
+    skipped and listed in `malformed` with their line; a repeated id with the same article is read once; ids in
+    `exclude` are left out. `date` and `source` are read when the file has them (empty otherwise).
     """
     from train.data.table import ARTICLE_KEYS, ArticleReader
 
-    keys = [*ARTICLE_KEYS, *target_fields]
-    # A title is optional unless the user mapped one (mapped keys are always required); everything else must be there.
-    reader = ArticleReader(source, fields, keys, [key for key in keys if key != "title"],
+    keys = [*ARTICLE_KEYS, *PASSED_THROUGH, *target_fields]
+    optional = ("title", *PASSED_THROUGH)
+    # Optional columns may be missing unless the user mapped them (mapped keys are always required).
+    reader = ArticleReader(source, fields, keys, [key for key in keys if key not in optional],
                            why={"id": " (the article id, to join the annotations back)"})
     pool = Pool({key: [] for key in reader.column}, reader.malformed)
     seen: dict[str, tuple[int, tuple[str, str]]] = {}
@@ -157,13 +200,22 @@ def read_pool(source: Path, fields: dict[str, str], target_fields: Sequence[str]
                                   "different article; ids must be unique")
             continue
         seen[record["id"]] = (line, content)
+        if record["id"] in exclude:
+            continue
         for key, value in record.items():
             pool.columns[key].append(value)
     if not len(pool):
-        problems = f" ({len(pool.malformed)} record(s) skipped: {pool.malformed[0]} ...)" if pool.malformed else ""
-        what = "article to suggest" if reader.present else "readable article"
-        raise TaawunError(f"{source}: the pool holds no {what}{problems}")
+        raise _empty_pool(source, pool, bool(reader.present), len(seen))
     return pool
+
+
+def _empty_pool(source: Path, pool: Pool, readable: bool, distinct: int) -> TaawunError:
+    if distinct:  # articles were read, and all of them excluded
+        return TaawunError(f"{source}: all {distinct} article(s) of the pool are already in the Label Studio project; "
+                           "nothing new to suggest")
+    problems = f" ({len(pool.malformed)} record(s) skipped: {pool.malformed[0]} ...)" if pool.malformed else ""
+    what = "article to suggest" if readable else "readable article"
+    return TaawunError(f"{source}: the pool holds no {what}{problems}")
 
 
 # -- scoring and picking ----------------------------------------------------------------------------------------------

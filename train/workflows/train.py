@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from train import progress
 from train.config.experiment import ExperimentConfig, flatten
 from train.data.build import open_dataset
 from train.errors import TaawunError
@@ -28,8 +29,12 @@ from train.evaluation.tables import format_table
 from train.models import registry
 from train.models.base import Articles, FitContext, Labelled, split_labels
 from train.models.predictor import Predictor
+from train.models.selection import grouped_folds, out_of_fold_proba
+from train.models.self_training import self_train
+from train.models.thresholds import tune_thresholds
 from train.schema import Schema
-from train.tracking.names import flat_metrics
+from train.tracking.cards import model_card, run_description, training_facts
+from train.tracking.names import flat_metrics, headline_names
 from train.tracking.store import (
     check_store,
     git_commit,
@@ -37,10 +42,12 @@ from train.tracking.store import (
     log_model,
     log_params,
     process_tags,
+    tracking_option,
     tracking_uri,
     use_experiment,
     write_problem,
 )
+from train.tracking.ui import show_metric_columns
 
 
 @dataclass
@@ -70,12 +77,10 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
     main = int(os.environ.get("RANK", "0")) == 0
     uri = tracking_uri(config.tracking.uri)
     if main:  # before any training: an unwritable folder or a wrong store fails in seconds
-        _check_output_dir(config)
+        check_output_dir(config)
+        progress.step(f"opening the tracking store {uri}")
         check_store(uri, write=True)
-    dataset, data_folder, settings = open_dataset(config.data, build=main)
-    schema = Schema.model_validate(settings["schema"])
-    tasks = _pick_tasks(config, schema)
-    _check_splits(dataset, config)
+    dataset, data_folder, settings, schema, tasks = load_training_data(config, build=main)
     work_dir = config.output_dir / config.tracking.experiment / f"work-{_digest(resolved)}"
     if not main:
         _fit(config, dataset, schema, tasks, settings, {}, _context(config, dataset, tasks, work_dir, resume, False))
@@ -96,13 +101,17 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
         full = config.model_dump(mode="json")
         (folder / "config.yaml").write_text(yaml.safe_dump(full, allow_unicode=True, sort_keys=False), "utf-8")
         if not resume:
+            progress.step(f"starting MLflow run {run.info.run_id} ({config.tracking.run_name}): config and dataset")
             _log_start(config, full, folder, data_folder, report["fingerprint"])
         info = {"run_id": run.info.run_id, "dataset_fingerprint": report["fingerprint"], "seed": config.seed}
         context = _context(config, dataset, tasks, work_dir, resume, True)
+        progress.step(f"training {config.model.kind} on {len(dataset['train'])} articles")
         predictor, seconds = _fit(config, dataset, schema, tasks, settings, info, context)
         results, predictions = _evaluate(predictor, dataset, config)
+        progress.step(f"writing the evaluation and the model to {folder}")
         _save_locally(folder, predictor, results, predictions, seconds, config.evaluation.misclassified_limit)
         try:
+            progress.step(f"logging the run to MLflow ({uri})")
             model_uri = _log_results(folder, predictor, results, seconds, dataset, register)
         except Exception as err:  # any logging failure: the work is on disk, say where
             raise TaawunError(f"training finished, but logging to MLflow ({uri}) failed: {err}\n"
@@ -110,7 +119,19 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
     return RunResult(run.info.run_id, model_uri, folder, results, uri)
 
 
-def _check_output_dir(config: ExperimentConfig) -> None:
+def load_training_data(config: ExperimentConfig, build: bool = True):
+    """The experiment's dataset (built first when needed), its folder, settings and schema, and the tasks to train;
+    the tasks must be in the schema and the splits to train and evaluate on must hold articles."""
+    progress.step(f"opening the dataset {config.data}")
+    dataset, data_folder, settings = open_dataset(config.data, build=build)
+    schema = Schema.model_validate(settings["schema"])
+    tasks = _pick_tasks(config, schema)
+    _check_splits(dataset, config)
+    return dataset, data_folder, settings, schema, tasks
+
+
+def check_output_dir(config: ExperimentConfig) -> None:
+    """Fail unless the run folders can be written under `output_dir`."""
     problem = write_problem(config.output_dir / config.tracking.experiment)
     if problem:
         raise TaawunError(f"output_dir {config.output_dir}: cannot write there ({problem}). Give another output_dir "
@@ -184,21 +205,57 @@ def _context(config: ExperimentConfig, dataset, tasks, work_dir: Path, resume: b
 
 
 def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any], context) -> tuple[Predictor, float]:
-    """Fit the model kind the config names on the train split."""
+    """Fit the model the config describes on the train split."""
     started = time.perf_counter()
     split = dataset["train"]
-    articles = Articles.from_split(split, [task.target_field for task in tasks if task.target_field])
-    model = registry.model_class(config.model.kind)(config.model, tasks)
+    articles = Articles.from_split(split, [task.target_field for task in tasks if task.target_field],
+                                   config.auxiliary_weight)
     try:
-        model.fit(articles, split_labels(split, tasks), context)
+        model, facts = fit_model(config, tasks, articles, split_labels(split, tasks), context)
     except ValueError as err:
         key = _invalid_parameter(err, config.model)
         if key is None:
             raise
         raise TaawunError(f"{key}: {err} Fix it in the experiment config, or with --set {key}=VALUE") from None
+    info.update(facts)
     seconds = time.perf_counter() - started
     preprocessing = {key: settings[key] for key in ("cleaning", "normalization", "schema")}
     return Predictor(model, schema, tasks, preprocessing, info), seconds
+
+
+def fit_model(config: ExperimentConfig, tasks, articles: Articles, labels, context: FitContext):
+    """The experiment's model fit on `articles` (self-trained when asked), and what the fit decided.
+
+    The facts (saved in model.json) are the pseudo-labels added per self-training round and the decision thresholds
+    of binary tasks, tuned on held-out predictions of the training data.
+    """
+    kind = registry.model_class(config.model.kind)
+    facts: dict[str, Any] = {}
+    if config.self_training:
+        model, facts["self_training"] = self_train(lambda: kind(config.model, tasks), articles, labels, context,
+                                                   config.self_training, tasks)
+    else:
+        model = kind(config.model, tasks).fit(articles, labels, context)
+    thresholds = _thresholds(config, kind, tasks, articles, labels, model, context)
+    if thresholds:
+        facts["thresholds"] = thresholds
+    return model, facts
+
+
+def _thresholds(config, kind, tasks, articles: Articles, labels, model, context) -> dict[str, float]:
+    """Decision thresholds of the binary tasks, on held-out predictions of the training data (never the test's)."""
+    choice = config.thresholds
+    if choice.tune == "none":
+        return {}
+    if choice.tune == "validation":
+        if not context.has_validation:
+            raise TaawunError("thresholds.tune: validation needs a non-empty validation split; use thresholds.tune: cv")
+        held_labels, proba = context.validation.labels, model.predict_proba(context.validation.articles)
+    else:
+        splits = grouped_folds(articles, labels, tasks, choice.folds, config.seed)
+        proba = out_of_fold_proba(lambda: kind(config.model, tasks), articles, labels, splits, context)
+        held_labels = labels
+    return tune_thresholds(tasks, held_labels, proba, choice.tasks or None)
 
 
 def _invalid_parameter(err: ValueError, model_config) -> str | None:
@@ -230,6 +287,8 @@ def _log_trial(task: str, params: dict[str, Any], value: float) -> None:
 def _evaluate(predictor: Predictor, dataset, config: ExperimentConfig):
     results, predictions = {}, {}
     for split in config.evaluation.splits:
+        progress.step(f"evaluating on {split} ({len(dataset[split])} articles, "
+                      f"{config.evaluation.bootstrap} bootstrap resamples)")
         columns, labels = dataset_columns(dataset[split], predictor)
         results[split], predictions[split] = score(predictor, columns, labels, False, config.evaluation.group_field,
                                                    config.evaluation)
@@ -244,6 +303,7 @@ def _save_locally(folder: Path, predictor: Predictor, results, predictions, seco
 
 
 def _log_results(folder: Path, predictor: Predictor, results, seconds: float, dataset, register) -> str:
+    """Log the metrics, the evaluation files, the model and its card; describe the run for the MLflow UI."""
     import mlflow
 
     metrics = flat_metrics(results)
@@ -252,11 +312,32 @@ def _log_results(folder: Path, predictor: Predictor, results, seconds: float, da
         speed = next(iter(per_task.values())).get("articles_per_second")
         if speed:
             metrics[f"{split}/articles_per_second"] = speed
+    metrics.update(_fit_metrics(predictor.info))
     mlflow.log_metrics(metrics)
     mlflow.log_artifacts(str(folder / "evaluation"), artifact_path="evaluation")
+    run = mlflow.active_run()
+    uri = mlflow.get_tracking_uri()
+    facts = training_facts(run.info.run_id, predictor, results, {name: len(part) for name, part in dataset.items()},
+                           dataset["train"], mlflow.get_run(run.info.run_id).data.tags.get("taawun.dataset", ""),
+                           tracking_option(uri))
+    card = model_card(facts)
+    mlflow.log_text(card, "model_card.md")
     example = _input_example(dataset["train"], predictor)
-    return log_model(folder / "model", example, predictor.predict_frame(example), register,
-                     predictor.model.requirements)
+    model_uri = log_model(folder / "model", example, predictor.predict_frame(example), register,
+                          predictor.model.requirements, card)
+    # Last: the description sums up what the run holds, and the runs table shows its scores.
+    mlflow.set_tag("mlflow.note.content", run_description(facts))
+    show_metric_columns(uri, run.info.experiment_id, headline_names(results))
+    return model_uri
+
+
+def _fit_metrics(info: dict[str, Any]) -> dict[str, float]:
+    """What the fit decided, as metrics: each binary task's decision threshold, and the pseudo-labels each
+    self-training round added per task (a step per round)."""
+    metrics = {f"fit/{task}/threshold": value for task, value in (info.get("thresholds") or {}).items()}
+    for round_number, added in enumerate(info.get("self_training") or [], start=1):
+        metrics.update({f"fit/{task}/pseudo_labels_round_{round_number}": count for task, count in added.items()})
+    return metrics
 
 
 def _input_example(split, predictor: Predictor):

@@ -33,6 +33,7 @@ class Trial:
     config: BaseModel
     scores: dict[str, float]
     proba: dict[str, np.ndarray]
+    auxiliary_weight: float | None = None
 
     @property
     def objective(self) -> float:
@@ -88,24 +89,27 @@ def _nested(dotted: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def choose(config: ExperimentConfig, dataset, tasks: list[Task], progress=None) -> tuple[list[Trial], Trial]:
-    """Score every trial (and the ensemble of the best) on out-of-fold probabilities of the train split."""
+def choose(config: ExperimentConfig, split, tasks: list[Task], progress=None) -> tuple[list[Trial], Trial]:
+    """Score every trial (and the ensemble of the best) on out-of-fold probabilities of `split`, a training split."""
     tune = config.tune
-    split = dataset["train"]
-    articles = Articles.from_split(split, [task.target_field for task in tasks if task.target_field])
+    targets = [task.target_field for task in tasks if task.target_field]
     labels = split_labels(split, tasks)
-    splits = grouped_folds(articles, labels, tasks, tune.folds, config.seed)
+    splits = grouped_folds(Articles.from_split(split, targets), labels, tasks, tune.folds, config.seed)
     context = FitContext(seed=config.seed, work_dir=config.output_dir / config.tracking.experiment / "tune-work")
     trials = []
-    for name, model_config in expand(tune):
-        kind = registry.model_class(model_config.kind)
-        proba = out_of_fold_proba(lambda k=kind, c=model_config: k(c, tasks), articles, labels, splits, context)
-        trials.append(Trial(name, model_config, _scores(labels, proba), proba))
-        if progress:
-            progress(trials[-1])
+    for weight in tune.auxiliary_weights or [config.auxiliary_weight]:
+        articles = Articles.from_split(split, targets, weight)
+        for name, model_config in expand(tune):
+            kind = registry.model_class(model_config.kind)
+            proba = out_of_fold_proba(lambda k=kind, c=model_config: k(c, tasks), articles, labels, splits, context)
+            name = name if weight is None or not tune.auxiliary_weights else f"{name} auxiliary_weight={weight}"
+            trials.append(Trial(name, model_config, _scores(labels, proba), proba, weight))
+            if progress:
+                progress(trials[-1])
     best = max(trials, key=lambda t: t.objective)
     if tune.ensemble >= 2 and len(trials) >= 2:
-        ensemble = _ensemble_trial(sorted(trials, key=lambda t: -t.objective)[: tune.ensemble], labels, tasks)
+        same_weight = [t for t in trials if t.auxiliary_weight == best.auxiliary_weight]
+        ensemble = _ensemble_trial(sorted(same_weight, key=lambda t: -t.objective)[: tune.ensemble], labels, tasks)
         trials.append(ensemble)
         if progress:
             progress(ensemble)
@@ -128,7 +132,7 @@ def _ensemble_trial(top: list[Trial], labels: dict[str, np.ndarray], tasks: list
     config = registry.model_config({"kind": "ensemble", "members": [t.config.model_dump() for t in top],
                                     "weights": {task: w.tolist() for task, w in weights.items()}})
     name = "ensemble of " + ", ".join(t.name for t in top)
-    return Trial(name, config, _scores(labels, proba), proba)
+    return Trial(name, config, _scores(labels, proba), proba, top[0].auxiliary_weight)
 
 
 def tune(config: ExperimentConfig, register: str | None = None) -> TuneResult:
@@ -141,8 +145,9 @@ def tune(config: ExperimentConfig, register: str | None = None) -> TuneResult:
     dataset, _, settings = open_dataset(config.data)
     schema = Schema.model_validate(settings["schema"])
     tasks = [schema.task(name) for name in (config.tasks or schema.task_names)]
-    trials, chosen = choose(config, dataset, tasks, progress=_report)
-    final = config.model_copy(update={"model": chosen.config, "tune": None})
+    trials, chosen = choose(config, dataset["train"], tasks, progress=_report)
+    final = config.model_copy(update={"model": chosen.config, "tune": None,
+                                      "auxiliary_weight": chosen.auxiliary_weight})
     run = train(final, final.model_dump(mode="json"), register=register)
     _log_trials(run, trials, chosen, config.tune)
     return TuneResult(trials, chosen, run)

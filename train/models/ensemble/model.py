@@ -64,6 +64,19 @@ class EnsembleModel(ModelKind):
         return {task.name: sum(w * proba[task.name] for w, proba in zip(self.weights[task.name], each, strict=True))
                 for task in self.tasks}
 
+    @property
+    def evidence_tasks(self) -> list[str]:
+        """The tasks some member points at evidence sentences for."""
+        return list(dict.fromkeys(t for member in self.members for t in getattr(member, "evidence_tasks", [])))
+
+    def evidence(self, articles: Articles) -> dict[str, list[dict]]:
+        """The evidence sentences of the members that give some (the first member's, for a task several give)."""
+        found: dict[str, list[dict]] = {}
+        for member in self.members:
+            for task, rows in (getattr(member, "evidence", lambda _: {})(articles)).items():
+                found.setdefault(task, rows)
+        return found
+
     def save(self, folder: Path) -> None:
         """Each member in `member-<i>/`, the weights in ensemble.json."""
         for index, member in enumerate(self.members):

@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from train import progress
 from train.files import atomic_file
 
 SHARD_ROWS = 50_000
+CHUNK_BATCHES = 8  # batches encoded between two updates of the progress bar
 
 
 def default_cache_dir() -> Path:
@@ -42,18 +44,32 @@ class EmbeddingCache:
         return hashlib.blake2b(sentence.encode("utf-8"), digest_size=16).digest()
 
     def embed(self, sentences: list[str], batch_size: int) -> np.ndarray:
-        """Vectors for `sentences`, computing and storing only those not cached yet."""
+        """Vectors for `sentences`, computing and storing only those not cached yet (progress on stderr)."""
         keys = [self.key(s) for s in sentences]
         missing = {k: s for k, s in zip(keys, sentences, strict=True) if k not in self.vectors}
+        cached = len(keys) - len(missing)
         self.misses += len(missing)
-        self.hits += len(keys) - len(missing)
+        self.hits += cached
+        if keys:
+            progress.step(f"embedding {len(keys)} sentences with {self.encoder.id}: " + (
+                "all cached" if not missing else f"{cached} cached, {len(missing)} to compute"))
         if missing:
-            vectors = self.encoder.encode(list(missing.values()), batch_size=batch_size).astype(np.float32)
+            vectors = self._encode(list(missing.values()), batch_size)
             self.vectors.update(zip(missing, vectors, strict=True))
             self._store(list(missing), vectors)
         if not keys:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([self.vectors[k] for k in keys])
+
+    def _encode(self, sentences: list[str], batch_size: int) -> np.ndarray:
+        """The encoder's vectors, computed a few batches at a time so that a terminal shows a bar when there are many."""
+        chunk = batch_size * CHUNK_BATCHES
+        vectors = []
+        with progress.bar(total=len(sentences), unit="sentences") as shown:
+            for start in range(0, len(sentences), chunk):
+                vectors.append(self.encoder.encode(sentences[start : start + chunk], batch_size=batch_size))
+                shown.update(len(vectors[-1]))
+        return np.concatenate(vectors).astype(np.float32)
 
     def _store(self, keys: list[bytes], vectors: np.ndarray) -> None:
         """New shards, written to a temporary name then renamed: a crash never leaves a broken shard."""

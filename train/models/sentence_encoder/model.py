@@ -124,6 +124,11 @@ class SentenceEncoderModel(ModelKind):
                                                                   context.seed)
         return logits
 
+    @property
+    def evidence_tasks(self) -> list[str]:
+        """The binary tasks whose sentences this model scores."""
+        return [task.name for task in self._evidence_tasks()] if self.config.evidence else []
+
     def evidence(self, articles: Articles) -> dict[str, list[dict]]:
         """Per evidence task and article: the sentence that speaks most for the positive label, and its score."""
         if not self.scorers:

@@ -19,10 +19,11 @@ class Encoded:
 
 
 def encode(tokenizer, texts: list[str], targets: list[str] | None, config: TransformerConfig,
-           labels: dict[str, list[int]] | None = None, weights: np.ndarray | None = None) -> Encoded:
+           labels: dict[str, list[int]] | None = None, weights: dict[str, np.ndarray] | None = None) -> Encoded:
     """Tokenize articles (and targets, as the first segment of a pair) with the configured truncation.
 
-    With `labels` every window carries its article's labels (`labels_<task>`), and with `weights` its sample weight.
+    With `labels` every window carries its article's labels (`labels_<task>`), and with `weights` its sample weight
+    per task (`weight_<task>`).
     """
     body = tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
     first = tokenizer(targets, add_special_tokens=False, truncation=False)["input_ids"] if targets else None
@@ -34,8 +35,8 @@ def encode(tokenizer, texts: list[str], targets: list[str] | None, config: Trans
             item = _with_special_tokens(tokenizer, prefix, window)
             if labels:
                 item.update({f"labels_{task}": values[index] for task, values in labels.items()})
-            if weights is not None:
-                item["sample_weight"] = float(weights[index])
+            if weights:
+                item.update({f"weight_{task}": float(values[index]) for task, values in weights.items()})
             features.append(item)
             owners.append(index)
     return Encoded(features, np.asarray(owners, dtype=np.int64))
@@ -83,6 +84,6 @@ class Collator:
         for key, pad in (("input_ids", self.pad_id), ("token_type_ids", 0), ("attention_mask", 0)):
             out[key] = torch.tensor([item[key] + [pad] * (width - len(item[key])) for item in batch])
         for key in batch[0]:
-            if key.startswith("labels_") or key == "sample_weight":
+            if key.startswith(("labels_", "weight_")):
                 out[key] = torch.tensor([item[key] for item in batch])
         return out

@@ -84,7 +84,9 @@ def _class_weights(model, labels: dict[str, np.ndarray]) -> dict[str, list[float
 def _encode_training(model, articles: Articles, labels: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     docs = model.documents(articles.titles, articles.texts)
     targets = [model.preprocess(t) for t in articles.targets[model.target_field]] if model.target_field else None
-    weights = articles.weights if articles.weights is not None and not np.all(articles.weights == 1) else None
+    weights = {task.name: articles.weights_for(task.name) for task in model.tasks}
+    if all(np.all(w == 1) for w in weights.values()):
+        weights = None  # the unweighted loss, exactly as before weights existed
     task_labels = {task.name: [int(v) for v in labels[task.name]] for task in model.tasks}
     return encode(model.tokenizer, docs, targets, model.config, task_labels, weights).features
 

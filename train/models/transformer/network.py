@@ -22,23 +22,24 @@ def build_network(encoder, tasks: list[Task], task_weights: dict[str, float], cl
             for name, weights in class_weights.items():
                 self.register_buffer(f"class_weight_{name}", torch.tensor(weights, dtype=torch.float32))
 
-        def forward(self, input_ids, attention_mask, token_type_ids=None, sample_weight=None, **labels):
+        def forward(self, input_ids, attention_mask, token_type_ids=None, **labels):
             state = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                  token_type_ids=token_type_ids).last_hidden_state[:, 0]
             state = self.dropout(state)
             logits = {name: self.heads[name](state) for name in self.task_names}
             out = {"logits": tuple(logits[name] for name in self.task_names)}
             if labels:
-                out["loss"] = self._loss(logits, labels, sample_weight)
+                out["loss"] = self._loss(logits, labels)
             return out
 
-        def _loss(self, logits, labels, sample_weight):
+        def _loss(self, logits, labels):
             total = logits[self.task_names[0]].new_zeros(())
             for name in self.task_names:
                 target = labels.get(f"labels_{name}")
                 if target is None or not (target >= 0).any():  # no labelled window for this task in the batch
                     continue
                 weight = getattr(self, f"class_weight_{name}", None)
+                sample_weight = labels.get(f"weight_{name}")  # per-article weights of this task's labels
                 if sample_weight is None:
                     loss = nn.functional.cross_entropy(logits[name], target, weight=weight, ignore_index=-1)
                 else:

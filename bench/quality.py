@@ -1,0 +1,274 @@
+"""Quality with few labels (issue 12): one ablation table of the levers, on gold and on ANT.
+
+gold: 5-fold cross-validation over the 240 gold articles, folds of whole duplicate clusters stratified on
+bilateral_security_cooperation, every row on the same folds; the folds' test predictions are pooled (one prediction
+per article) and scored once. ANT articles used as auxiliary data go to training only, never an ANT copy or
+near-duplicate of a fold's test article. ANT: the publisher sections, CNN held out as the test outlet; macro-F1 over
+the labels CNN has (CNN has no culture article).
+
+Nothing is chosen on a test fold: the weak rules were written from the labeling guideline, and every weight,
+threshold and model choice is made on the training part of each fold (inner cross-validation, `taawun tune`'s code).
+
+    .venv/bin/python bench/quality.py [--folds 5] [--skip-ant] [--skip-gold] [--rows NAME ...] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import common  # noqa: E402
+
+WORK = common.ROOT / "runs" / "quality"
+SILVER = common.ROOT / "data" / "built" / "silver" / "ant.jsonl"
+UN_SENTENCES = common.SHARED / "un_cooperation" / "sentences.jsonl.gz"
+COOPERATION = "bilateral_security_cooperation"
+ENSEMBLE_CANDIDATES = [{"kind": "tfidf"}, {"kind": "tfidf", "classifier": "complement_nb"},
+                       {"kind": "sentence_encoder"}, {"kind": "sentence_encoder", "features": ["encoder", "tfidf"]}]
+
+
+# -- the rows ---------------------------------------------------------------------------------------------------------
+def rows(cache: Path) -> dict[str, dict[str, Any]]:
+    """Each row: the data variant it trains on and the experiment settings (a model, thresholds, ...)."""
+    encoder = {"kind": "sentence_encoder", "cache_dir": str(cache)}
+    evidence = {**encoder, "evidence": {"pooling": "max", "sentences": {
+        "path": str(UN_SENTENCES), "positive": ["Material Cooperation", "Verbal Cooperation"], "weight": 0.5}}}
+    candidates = [{**c, "cache_dir": str(cache)} if c["kind"] == "sentence_encoder" else c
+                  for c in ENSEMBLE_CANDIDATES]
+    return {
+        "reference (TfidfVectorizer + LinearSVC)": {"data": "gold", "reference": True},
+        "today's default (tfidf.yaml: logreg)": {"data": "gold", "experiment": {}},
+        "+ auxiliary corpus (ANT sections mapped to topics)": {"data": "sections", "experiment": {}},
+        "+ weak supervision (silver labels on ANT)": {"data": "silver", "experiment": {}},
+        "+ self-training (ANT unlabelled, 2 rounds)": {"data": "pool", "experiment": {
+            "self_training": {"rounds": 2, "threshold": 0.9, "weight": 0.5}}},
+        "+ decision thresholds (inner CV)": {"data": "gold", "experiment": {"thresholds": {"tune": "cv"}}},
+        "sentence encoder (today's best kind)": {"data": "gold", "experiment": {"model": encoder}},
+        "+ sentence evidence (MIL, UN sentences)": {"data": "gold", "experiment": {"model": evidence}},
+        "+ model selection and ensemble (inner CV)": {"data": "gold", "tune": {
+            "candidates": candidates, "folds": 3, "ensemble": 3}},
+        "all together": {"data": "all", "experiment": {"thresholds": {"tune": "cv"}}, "tune": {
+            "candidates": [*candidates[:2], evidence, candidates[3]], "folds": 3, "ensemble": 3,
+            "auxiliary_weights": [0.1, 0.3]}},
+    }
+
+
+# -- data -------------------------------------------------------------------------------------------------------------
+def datasets(names: set[str]) -> dict[str, Any]:
+    """The data variants the rows need, built once each: gold alone, and gold with ANT in four roles."""
+    from train.data.build import open_dataset
+    from train.data.config import load_data_config
+
+    config, schema = load_data_config(common.DATA_CONFIGS / "gold_plus_ant.yaml")
+    gold, ant = config.sources
+    bare = ant.model_copy(update={"labels": {}, "label_map": {}})
+    variants = {"sections": {"annotations": []}, "silver": {"sources": [gold, bare]},
+                "pool": {"sources": [gold, bare], "annotations": []}, "all": {}}
+    built = {}
+    for name in sorted(names):
+        if name == "gold":
+            built[name] = common.dataset("gold", WORK)[0]
+            continue
+        common.build(common.DATA_CONFIGS / "gold_plus_ant.yaml", WORK / name, **variants[name])
+        built[name] = open_dataset(WORK / name)[0]
+    return built, schema
+
+
+def silver() -> None:
+    """The silver labels of ANT by the default schema's rules (`taawun weak apply`), made once."""
+    if SILVER.is_file():
+        return
+    from train.weak.apply import weak_apply
+
+    SILVER.parent.mkdir(parents=True, exist_ok=True)
+    weak_apply(common.ROOT / "configs" / "schema.yaml", common.SHARED / "ant" / "articles.jsonl.gz", SILVER, {})
+
+
+# -- gold cross-validation --------------------------------------------------------------------------------------------
+def folds(gold, tasks, count: int) -> list[set[str]]:
+    """The ids of each fold's test articles: whole duplicate clusters, stratified on the cooperation task."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    data = common.whole(gold, tasks)
+    ids = np.asarray([row for split in common.SPLITS for row in gold[split]["id"]])
+    splitter = StratifiedGroupKFold(n_splits=count, shuffle=True, random_state=common.SEED)
+    return [set(ids[held]) for _, held in splitter.split(ids, data.labels[COOPERATION], data.articles.group_array())]
+
+
+def fold_parts(built, held: set[str]):
+    """(train, test) of one fold: test = the fold's gold articles; train = the other gold articles and the auxiliary
+    articles that share no duplicate cluster with a test article."""
+    import datasets
+
+    everything = datasets.concatenate_datasets([built[split] for split in common.SPLITS])
+    is_test = np.asarray([article in held for article in everything["id"]])
+    test_clusters = set(np.asarray(everything["cluster"])[is_test])
+    leak = np.asarray([cluster in test_clusters for cluster in everything["cluster"]]) & ~is_test
+    # A training article in a test article's duplicate cluster is left out, auxiliary or gold (ANT near-duplicates
+    # can join two gold articles that gold alone keeps apart).
+    train = np.flatnonzero(~is_test & ~leak)
+    return everything.select(train), everything.select(np.flatnonzero(is_test))
+
+
+def cross_validate(row: dict, built, tasks, held_out: list[set[str]]) -> dict[str, Any]:
+    """Pooled test predictions of every fold (decided with each fold's thresholds), and the mean fit seconds."""
+    decided = {task.name: {} for task in tasks}
+    seconds = []
+    for index, held in enumerate(held_out):
+        train_split, test_split = fold_parts(built[row["data"]], held)
+        started = time.perf_counter()
+        predict = fit_row(row, train_split, tasks, index)
+        seconds.append(time.perf_counter() - started)
+        test = common.labelled(test_split, tasks)
+        for task, labels in predict(test.articles).items():
+            decided[task].update(zip(test_split["id"], labels, strict=True))
+        print(f"    fold {index + 1}/{len(held_out)}: {seconds[-1]:.1f} s", file=sys.stderr, flush=True)
+    return {"decided": decided, "seconds": float(np.mean(seconds))}
+
+
+def fit_row(row: dict, split, tasks, fold: int):
+    """Fit what the row describes on a fold's training split; returns articles -> {task: predicted class}."""
+    from train.config.experiment import ExperimentConfig
+    from train.evaluation.metrics import decide
+    from train.models.base import Articles, FitContext, split_labels
+    from train.workflows.train import fit_model
+    from train.workflows.tune import choose
+
+    if row.get("reference"):
+        return reference(split, tasks)
+    settings = {"data": "unused", "model": {"kind": "tfidf"}, **row.get("experiment", {}),
+                "output_dir": str(WORK / "runs"), "tracking": {"experiment": f"fold-{fold}"}}
+    if row.get("tune"):
+        settings["tune"] = row["tune"]
+    config = ExperimentConfig.model_validate(settings)
+    if config.tune:
+        _, chosen = choose(config, split, tasks)
+        print(f"    chosen: {chosen.name}", file=sys.stderr, flush=True)
+        config = config.model_copy(update={"model": chosen.config, "auxiliary_weight": chosen.auxiliary_weight})
+    articles = Articles.from_split(split, [], config.auxiliary_weight)
+    model, facts = fit_model(config, tasks, articles, split_labels(split, tasks),
+                             FitContext(seed=common.SEED, work_dir=WORK / "work"))
+    thresholds = facts.get("thresholds", {})
+
+    def predict(test) -> dict[str, np.ndarray]:
+        proba = model.predict_proba(test)
+        return {task.name: decide(proba[task.name], task.label_names.index(task.positive_label)
+                                  if task.positive_label else None, thresholds.get(task.name)) for task in tasks}
+    return predict
+
+
+def reference(split, tasks):
+    """scikit-learn's `TfidfVectorizer()` defaults + `LinearSVC()` per task, on the text."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    texts = np.asarray(split["text"], dtype=object)
+    fitted = {}
+    for task in tasks:
+        y = np.asarray(split[task.name])
+        vectorizer = TfidfVectorizer()
+        fitted[task.name] = (vectorizer, LinearSVC().fit(vectorizer.fit_transform(list(texts[y >= 0])), y[y >= 0]))
+    return lambda test: {name: classifier.predict(vectorizer.transform(test.texts))
+                         for name, (vectorizer, classifier) in fitted.items()}
+
+
+def gold_scores(result: dict, gold, tasks) -> dict[str, float]:
+    """topic and stance macro-F1, cooperation macro-F1 and `yes` F1, pooled over the folds."""
+    from sklearn.metrics import f1_score
+
+    ids = [article for split in common.SPLITS for article in gold[split]["id"]]
+    truth = {task.name: dict(zip(ids, (v for split in common.SPLITS for v in gold[split][task.name]), strict=True))
+             for task in tasks}
+    scores = {}
+    for task in tasks:
+        ids = [i for i in truth[task.name] if truth[task.name][i] >= 0]
+        y = np.asarray([truth[task.name][i] for i in ids])
+        predicted = np.asarray([result["decided"][task.name][i] for i in ids])
+        scores[task.name] = float(f1_score(y, predicted, average="macro", zero_division=0))
+        if task.positive_label:
+            positive = task.label_names.index(task.positive_label)
+            scores[f"{task.name}:{task.positive_label}"] = float(f1_score(y == positive, predicted == positive))
+    return scores
+
+
+def gold_table(selected: dict, count: int) -> list[str]:
+    """The gold rows: each lever's pooled cross-validated scores."""
+    silver()
+    built, schema = datasets({"gold"} | {row["data"] for row in selected.values()})
+    tasks, gold = schema.tasks, built["gold"]
+    held_out = folds(gold, tasks, count)
+    header = ["lever", "topic macro-F1", "cooperation macro-F1", "`yes` F1", "stance macro-F1", "s per fold"]
+    lines = []
+    for name, row in selected.items():
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        result = cross_validate(row, built, tasks, held_out)
+        scores = gold_scores(result, gold, tasks)
+        lines.append([name, *(f"{scores[key]:.3f}" for key in ("topic", COOPERATION, f"{COOPERATION}:yes", "stance")),
+                      f"{result['seconds']:.1f}"])
+        print(common.row(lines[-1]), flush=True)
+    return common.table(header, lines)
+
+
+# -- ANT, CNN held out ------------------------------------------------------------------------------------------------
+def ant_table() -> list[str]:
+    """Section macro-F1 over the labels CNN has, and training time, for the default and the tuned ensemble."""
+    from sklearn.metrics import f1_score
+
+    built, schema = common.dataset("ant", WORK)
+    tasks = schema.tasks
+    train, test = built["train"], built["test"]
+    y = np.asarray(test["section"])
+    present = sorted(set(y.tolist()))
+    candidates = {
+        "reference (TfidfVectorizer + LinearSVC)": {"reference": True},
+        "today's default (tfidf.yaml: logreg)": {"experiment": {}},
+        "tfidf, linear SVM": {"experiment": {"model": {"kind": "tfidf", "classifier": "linear_svm"}}},
+        "tfidf, complement NB": {"experiment": {"model": {"kind": "tfidf", "classifier": "complement_nb"}}},
+        "ensemble of the three tfidf classifiers (weights on inner CV)": {"experiment": {"model": {
+            "kind": "ensemble", "folds": 3, "members": [
+                {"kind": "tfidf"}, {"kind": "tfidf", "classifier": "linear_svm"},
+                {"kind": "tfidf", "classifier": "complement_nb"}]}}},
+    }
+    lines = []
+    for name, row in candidates.items():
+        started = time.perf_counter()
+        predict = fit_row({**row, "data": "ant"}, train, tasks, 0)
+        seconds = time.perf_counter() - started
+        predicted = predict(common.labelled(test, tasks).articles)["section"]
+        score = f1_score(y, predicted, labels=present, average="macro", zero_division=0)
+        lines.append([name, f"{score:.3f}", f"{seconds:.1f}"])
+        print(common.row(lines[-1]), flush=True)
+    return common.table(["model", "section macro-F1 over CNN's labels", "train s"], lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--skip-ant", action="store_true")
+    parser.add_argument("--skip-gold", action="store_true")
+    parser.add_argument("--rows", nargs="*", help="only the gold rows whose name starts with one of these")
+    parser.add_argument("--cache", type=Path, default=WORK / "cache", help="sentence-embedding cache")
+    args = parser.parse_args()
+    common.require()
+    WORK.mkdir(parents=True, exist_ok=True)
+    lines = []
+    if not args.skip_gold:
+        selected = {name: row for name, row in rows(args.cache).items()
+                    if not args.rows or any(name.startswith(prefix) for prefix in args.rows)}
+        title = f"gold, {args.folds}-fold grouped cross-validation (pooled):"
+        lines += [title, "", *gold_table(selected, args.folds), ""]
+    if not args.skip_ant:
+        lines += ["ANT, CNN held out:", "", *ant_table()]
+    print("\n" + "\n".join(lines))
+    (WORK / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
