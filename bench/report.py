@@ -417,7 +417,19 @@ def main() -> None:
     if record["ant_built"]:
         built = ROOT / record["ant_built"]
         sections += ant_section(ant_runs, json.loads((built / "report.json").read_text(encoding="utf-8")), figures)
+    sections += quality_section()
     write_report(sections, record, uri, gold_runs + ant_runs, figures)
+
+
+def quality_section() -> list[str]:
+    """The ablation table of bench/quality.py (the levers for few labels), when it has been run here."""
+    table = ROOT / "runs" / "quality" / "table.md"
+    if not table.is_file():
+        return []
+    return ["## The levers for few labels (bench/quality.py)", "",
+            ("Each lever added alone to today's default, then together: gold in 5 folds of whole duplicate clusters "
+             "stratified on cooperation, every row on the same folds, test predictions pooled, nothing chosen on a "
+             "test fold; and ANT with CNN held out. The README's *Few labels* section says what each lever is."), "", table.read_text(encoding="utf-8").rstrip(), ""]
 
 
 if __name__ == "__main__":

@@ -137,3 +137,21 @@ def chromium_page(url: str, screenshot: Path, window: str = "1400,1000") -> str:
                "--virtual-time-budget=20000", f"--window-size={window}",
                f"--user-data-dir={screenshot.with_suffix('.profile')}", f"--screenshot={screenshot}", "--dump-dom", url]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def wait_until_answering(url: str, process, log: Path, what: str, seconds: float = 90) -> None:
+    """Wait until `url` answers a GET; fail with the end of `log` if `process` (the server `what`) exits first."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"{what} exited: {log.read_text()[-2000:]}")
+            time.sleep(0.25)
+    process.kill()
+    pytest.fail(f"{what} did not answer {url} within {seconds:.0f} s")

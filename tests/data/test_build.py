@@ -276,3 +276,25 @@ def test_output_that_is_not_a_dataset_is_not_overwritten(corpus, tmp_path):
     result = run_cli("data", "build", corpus())
     assert result.exit_code == 1 and "is not a dataset built by taawun" in result.output
     assert (tmp_path / "built" / "notes.txt").read_text() == "mine"
+
+
+def test_an_auxiliary_copy_never_disputes_the_target_articles_label(tmp_path):
+    """An article of the target data and its exact copy in an auxiliary corpus with another (mapped) label: the target
+    article is kept with its own label, neither is rejected as a conflict."""
+    schema = tmp_path / "schema.yaml"
+    schema.write_text("name: s\ntasks:\n  - name: topic\n    labels: [security, health]\n", encoding="utf-8")
+    target = [{"id": f"t{i}", "text": arabic_text(i), "topic": "security" if i % 2 else "health"} for i in range(10)]
+    auxiliary = [{"id": "a0", "text": target[1]["text"], "section": "Health"},
+                 {"id": "a1", "text": arabic_text(100), "section": "Health"}]
+    fields = {"title": None, "date": None, "source": None}
+    config = write_config(tmp_path / "d.yaml", {"schema": str(schema), "output": str(tmp_path / "built"), "sources": [
+        {"path": str(write_jsonl(tmp_path / "aux.jsonl", auxiliary)), "labels": {"topic": "section"},
+         "label_map": {"topic": {"health": "Health"}}, "auxiliary": True, "fields": fields, "name": "aux"},
+        {"path": str(write_jsonl(tmp_path / "t.jsonl", target)), "labels": {"topic": "topic"}, "fields": fields}]})
+    result = run_cli("data", "build", config)
+    assert result.exit_code == 0, result.output
+    rows = {r["id"]: r for split in load_built(tmp_path / "built").values() for r in split}
+    assert rows["t1"]["topic"] == 0 and "a0" not in rows  # security, the annotator's label; the copy merged into it
+    assert "a1" in rows
+    report = json.loads((tmp_path / "built" / "report.json").read_text())
+    assert report["duplicates"]["conflicts"] == [] and report["rejects"]["count"] == 0

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 
 import mlflow
 import pandas as pd
 import pytest
 
-from tests.helpers import chromium_page, experiment_file, run_cli, write_jsonl
+from tests.helpers import chromium_page, experiment_file, run_cli, wait_until_answering, write_jsonl
 from train.tracking.ui import free_port
 
 
@@ -25,18 +23,7 @@ def server(tmp_path_factory):
          "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port)],
         stdout=open(folder / "server.log", "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited: {(folder / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("mlflow server did not answer /health within 90 s")
+    wait_until_answering(f"{url}/health", process, folder / "server.log", "mlflow server")
     yield url
     process.terminate()
     process.wait(timeout=30)

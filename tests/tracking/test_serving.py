@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli, write_jsonl
+from tests.helpers import run_cli, wait_until_answering, write_jsonl
 from train.tracking.ui import free_port
 
 ARTICLES = [
@@ -39,24 +38,11 @@ def server(trained, tmp_path_factory):
             cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)  # uvicorn's workers share its process group: stopped together
         try:
-            _wait_for(url, process, folder / "serve.log")
+            wait_until_answering(f"{url}/ping", process, folder / "serve.log", "mlflow models serve")
             yield url
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
-
-
-def _wait_for(url: str, process: subprocess.Popen, log) -> None:
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2):
-                return
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow models serve exited: {log.read_text()[-2000:]}")
-            time.sleep(0.25)
-    pytest.fail("mlflow models serve did not answer /ping within 90 s")
 
 
 def _invoke(url: str, payload: dict) -> list[dict]:

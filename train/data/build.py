@@ -322,13 +322,19 @@ def _deduplicate(
 
 
 def _resolve_group(members, records, schema, config, conflicts, problems, rejects) -> int | None:
-    """The index kept for one exact-duplicate group, with its labels merged; None when the group is dropped."""
-    first = members[0]
+    """The index kept for one exact-duplicate group, with its labels merged; None when the group is dropped.
+
+    An article of the target data (not of an auxiliary source) is kept before an auxiliary copy, and its labels
+    prevail: an auxiliary corpus's mapped or silver label never disputes an annotator's.
+    """
+    target = [i for i in members if not records[i].article.auxiliary]
+    first = (target or members)[0]
     if len(members) == 1:
         return first
     disputed = {}
     for task in schema.task_names:
-        labels = Counter(records[i].labels[task] for i in members if records[i].labels[task] is not None)
+        voters = [i for i in target if records[i].labels[task] is not None] or members
+        labels = Counter(records[i].labels[task] for i in voters if records[i].labels[task] is not None)
         if len(labels) > 1:
             disputed[task] = labels
     if not disputed:
