@@ -77,3 +77,9 @@ def test_evaluate_with_a_correct_mapping_reads_every_mapped_task(trained, tmp_pa
                      "id=article_id", "--field", "title=headline", "--field", "topic=section", "--no-log", "--json")
     assert result.exit_code == 0, result.output
     assert '"topic"' in result.output and '"stance"' in result.output
+
+
+def test_evaluate_field_on_a_built_dataset_is_an_error(trained, sample_dataset):
+    result = run_cli("evaluate", trained["model_dir"], "--input", sample_dataset, "--field", "topic=lable", "--no-log")
+    assert result.exit_code == 1, result.output
+    assert "--field topic=lable" in result.output and "built dataset" in result.output

@@ -31,6 +31,10 @@ def evaluate_model(model: str, source: Path, split: str, fields: dict[str, str],
         check_store(uri, write=True)
     predictor = load_predictor(model, uri)
     if source.is_dir() or source.suffix in (".yaml", ".yml"):
+        if fields:
+            raise TaawunError(f"--field {' '.join(f'{k}={v}' for k, v in fields.items())}: {source} is a built dataset "
+                              "(or its data config), whose columns are the schema's tasks; --field maps the columns "
+                              "of a raw JSONL/CSV/Parquet file. Drop --field, or give the raw file")
         dataset, _, _ = open_dataset(source)
         if split not in dataset:
             raise TaawunError(f"{source}: no split {split!r}; splits: {list(dataset)}")
