@@ -25,10 +25,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: install ## Build the sample dataset; train, evaluate and log TF-IDF, sentence-encoder and tiny-BERT models
+demo: install ## Build the sample dataset; train, evaluate and log TF-IDF, the default ensemble and a tiny BERT
 	HF_HUB_OFFLINE=1 $(BIN)/taawun data build configs/data/sample.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/tfidf.yaml
-	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/sentence_encoder.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/default.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/taawun train configs/experiments/tiny_bert.yaml
 	@echo; echo "Test macro-F1 of the last runs, side by side:"
 	@$(BIN)/taawun runs --limit 3
