@@ -33,7 +33,8 @@ def server(tmp_path_factory):
 def served_run(server, sample_dataset, tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     config = experiment_file(folder, sample_dataset, tracking={"uri": server, "experiment": "served",
-                                                               "run_name": "tfidf-served"})
+                                                               "run_name": "tfidf-served"},
+                             evaluation={"splits": ["test"]})  # one split: half the files sent over HTTP
     result = run_cli("train", config, "--register", "taawun-sample")
     assert result.exit_code == 0, result.output
     assert f"MLflow UI: {server}/#/experiments/" in result.output  # the run's page, on the server itself
