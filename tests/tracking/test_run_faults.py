@@ -115,6 +115,7 @@ def test_runs_left_running_by_a_killed_process_are_listed_and_cleaned(tmp_path, 
     assert _status(uri, alive_id) == "FAILED"
 
 
+@pytest.mark.slow
 def test_two_trainings_on_a_new_store_both_succeed(tmp_path, sample_dataset):
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     (tmp_path / "store").mkdir()

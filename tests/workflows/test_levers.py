@@ -6,6 +6,7 @@ import csv
 import json
 import re
 
+import pytest
 from mlflow import MlflowClient
 
 from tests.helpers import ROOT, SCHEMA, experiment_file, run_cli, write_config, write_jsonl
@@ -94,6 +95,7 @@ def test_tuned_thresholds_find_the_rare_positive_class(tmp_path, sample_dataset)
     assert predicted[task] == expected
 
 
+@pytest.mark.slow
 def test_self_training_learns_from_unlabelled_articles(tmp_path):
     """Three labelled articles per topic, the rest of the training articles unlabelled (an auxiliary source)."""
     articles = _sample()
@@ -155,6 +157,7 @@ def test_silver_labels_from_the_schemas_rules_train_with_a_lower_weight(tmp_path
     assert "silver:weak" not in report["annotations"]["annotators"]  # machine labels are not an annotator
 
 
+@pytest.mark.slow
 def test_sentence_evidence_points_at_the_cooperation_sentence(tmp_path, sample_dataset):
     """A sentence scorer for the cooperation task: predict names, for each article, the sentence that says `yes`."""
     from train.text.clean import CleaningOptions, NormalizationOptions, TextPipeline

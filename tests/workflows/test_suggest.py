@@ -232,6 +232,7 @@ def label_studio_export(suggestions: Path, truth: dict[str, dict[str, str]]) -> 
     return export
 
 
+@pytest.mark.slow
 def test_annotation_loop_through_label_studio(tmp_path, sample_dataset):
     truth = truth_labels(sample_dataset)
     articles = [r for r in sample_articles() if r["id"] in truth]  # exact duplicates left the built sample
