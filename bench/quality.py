@@ -169,8 +169,7 @@ def fit_row(row: dict, split, tasks, fold: int):
 
     def predict(test) -> dict[str, np.ndarray]:
         proba = model.predict_proba(test)
-        return {task.name: decide(proba[task.name], task.label_names.index(task.positive_label)
-                                  if task.positive_label else None, thresholds.get(task.name)) for task in tasks}
+        return {task.name: decide(proba[task.name], task.positive_index, thresholds.get(task.name)) for task in tasks}
     return predict
 
 

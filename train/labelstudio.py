@@ -89,7 +89,7 @@ def labelstudio_tasks(columns: dict[str, list[str]], picked: Sequence[int], prob
 
     by_name = {task.name: task for task in tasks}
     thresholds = thresholds or {}
-    decided = {task.name: decide(np.asarray(proba[task.name])[list(picked)], _positive(task),
+    decided = {task.name: decide(np.asarray(proba[task.name])[list(picked)], task.positive_index,
                                  thresholds.get(task.name)) for task in tasks}
     records = []
     for order, index in enumerate(picked):
@@ -106,10 +106,6 @@ def labelstudio_tasks(columns: dict[str, list[str]], picked: Sequence[int], prob
         records.append({"data": data, "predictions": [
             {"model_version": model_version, "score": confidence, "result": result}]})
     return records
-
-
-def _positive(task: Task) -> int | None:
-    return task.label_names.index(task.positive_label) if task.positive_label else None
 
 
 def _shown(task: Task, predicted: dict[str, str], by_name: dict[str, Task]) -> bool:

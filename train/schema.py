@@ -179,6 +179,11 @@ class Task(BaseModel):
         return [label.name for label in self.labels]
 
     @property
+    def positive_index(self) -> int | None:
+        """For binary tasks: the positive class's index in `label_names`; None for other tasks."""
+        return self.label_names.index(self.positive_label) if self.positive_label else None
+
+    @property
     def positive_label(self) -> str | None:
         """For binary tasks: the positive class (`positive`, else `yes` when present, else the first label)."""
         if self.kind != "binary":

@@ -135,8 +135,8 @@ def predicted_labels(tasks: list[Task], proba: dict[str, np.ndarray],
 
     labels: dict[str, list[str]] = {}
     for task in sorted(tasks, key=depth):
-        positive = task.label_names.index(task.positive_label) if task.positive_label else None
-        predicted = [task.label_names[i] for i in decide(proba[task.name], positive, thresholds.get(task.name))]
+        predicted = [task.label_names[i] for i in decide(proba[task.name], task.positive_index,
+                                                         thresholds.get(task.name))]
         if task.applies_when and task.applies_when.task in labels:
             allowed = task.applies_when.labels
             predicted = [label if parent in allowed else ""
