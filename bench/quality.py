@@ -67,6 +67,17 @@ def rows(cache: Path) -> dict[str, dict[str, Any]]:
         # tens of minutes a fold; their own rows measure them.
         "all together (auxiliary + silver + thresholds, hybrid)": {"data": "all", "experiment": {
             "model": hybrid, "thresholds": {"tune": "cv"}}},
+        "+ weak supervision + thresholds (logreg)": {"data": "silver", "experiment": {"thresholds": {"tune": "cv"}}},
+        "auxiliary + silver (logreg)": {"data": "all", "experiment": {}},
+        "auxiliary + silver + thresholds (logreg)": {"data": "all", "experiment": {"thresholds": {"tune": "cv"}}},
+        "auxiliary + silver, ensemble (complement NB, encoder, hybrid)": {"data": "all", "experiment": {
+            "model": {"kind": "ensemble", "folds": 3, "members": candidates[1:]}}},
+        "+ rule features (logreg, weight by inner CV)": {"data": "gold", "tune": {
+            "candidates": [{"kind": "tfidf", "grid": {"rules_weight": [0.5, 1.0, 2.0]}}], "folds": 3}},
+        "ensemble (complement NB, encoder, hybrid) + rule features": {"data": "gold", "experiment": {
+            "model": {"kind": "ensemble", "folds": 3, "members": [{**c, "rules_weight": 1.0} for c in candidates[1:]]}}},
+        "auxiliary + silver + rule features (logreg)": {"data": "all", "experiment": {
+            "model": {"kind": "tfidf", "rules_weight": 1.0}}},
     }
 
 
@@ -127,14 +138,15 @@ def fold_parts(built, held: set[str]):
     return everything.select(train), everything.select(np.flatnonzero(is_test))
 
 
-def cross_validate(row: dict, built, tasks, held_out: list[set[str]]) -> dict[str, Any]:
+def cross_validate(row: dict, built, schema, held_out: list[set[str]]) -> dict[str, Any]:
     """Pooled test predictions of every fold (decided with each fold's thresholds), and the mean fit seconds."""
+    tasks = schema.tasks
     decided = {task.name: {} for task in tasks}
     seconds = []
     for index, held in enumerate(held_out):
         train_split, test_split = fold_parts(built[row["data"]], held)
         started = time.perf_counter()
-        predict = fit_row(row, train_split, tasks, index)
+        predict = fit_row(row, train_split, schema, index)
         seconds.append(time.perf_counter() - started)
         test = common.labelled(test_split, tasks)
         for task, labels in predict(test.articles).items():
@@ -143,7 +155,7 @@ def cross_validate(row: dict, built, tasks, held_out: list[set[str]]) -> dict[st
     return {"decided": decided, "seconds": float(np.mean(seconds))}
 
 
-def fit_row(row: dict, split, tasks, fold: int):
+def fit_row(row: dict, split, schema, fold: int):
     """Fit what the row describes on a fold's training split; returns articles -> {task: predicted class}."""
     from train.config.experiment import ExperimentConfig
     from train.evaluation.metrics import decide
@@ -151,6 +163,7 @@ def fit_row(row: dict, split, tasks, fold: int):
     from train.workflows.train import fit_model
     from train.workflows.tune import choose
 
+    tasks = schema.tasks
     if row.get("reference"):
         return reference(split, tasks)
     settings = {"data": "unused", "model": {"kind": "tfidf"}, **row.get("experiment", {}),
@@ -159,12 +172,12 @@ def fit_row(row: dict, split, tasks, fold: int):
         settings["tune"] = row["tune"]
     config = ExperimentConfig.model_validate(settings)
     if config.tune:
-        _, chosen = choose(config, split, tasks)
+        _, chosen = choose(config, split, tasks, schema)
         print(f"    chosen: {chosen.name}", file=sys.stderr, flush=True)
         config = config.model_copy(update={"model": chosen.config, "auxiliary_weight": chosen.auxiliary_weight})
     articles = Articles.from_split(split, [], config.auxiliary_weight)
     model, facts = fit_model(config, tasks, articles, split_labels(split, tasks),
-                             FitContext(seed=common.SEED, work_dir=WORK / "work"))
+                             FitContext(seed=common.SEED, schema=schema, work_dir=WORK / "work"))
     thresholds = facts.get("thresholds", {})
 
     def predict(test) -> dict[str, np.ndarray]:
@@ -217,7 +230,7 @@ def gold_table(selected: dict, count: int) -> list[str]:
     lines = []
     for name, row in selected.items():
         print(f"{name} ...", file=sys.stderr, flush=True)
-        result = cross_validate(row, built, tasks, held_out)
+        result = cross_validate(row, built, schema, held_out)
         scores = gold_scores(result, gold, tasks)
         lines.append([name, *(f"{scores[key]:.3f}" for key in ("topic", COOPERATION, f"{COOPERATION}:yes", "stance")),
                       f"{result['seconds']:.1f}"])
@@ -248,7 +261,7 @@ def ant_table() -> list[str]:
     lines = []
     for name, row in candidates.items():
         started = time.perf_counter()
-        predict = fit_row({**row, "data": "ant"}, train, tasks, 0)
+        predict = fit_row({**row, "data": "ant"}, train, schema, 0)
         seconds = time.perf_counter() - started
         predicted = predict(common.labelled(test, tasks).articles)["section"]
         score = f1_score(y, predicted, labels=present, average="macro", zero_division=0)

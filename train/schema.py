@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 # Columns the dataset builder writes itself; a task or target field may not take these names.
 RESERVED_COLUMNS = frozenset({"id", "title", "text", "raw_title", "raw_text", "date", "source", "cluster", "origin"})
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+GAZETTEER_FOLDER = "gazetteers"
 
 
 class Label(BaseModel):
@@ -303,6 +305,26 @@ def load_schema(path: str | Path) -> Schema:
             raise TaawunError(f"{path}: gazetteers.{name}: {file}: no such file (gazetteer paths are relative to "
                               "the schema's folder)")
         schema._loaded[name] = load_gazetteer(file)
+    return schema
+
+
+def save_gazetteers(schema: Schema, folder: Path) -> None:
+    """Copies of the gazetteer files the schema loaded, as FOLDER/gazetteers/NAME.yaml: a built dataset, and a model
+    whose features read the rules, keep what the rules need wherever the schema file goes."""
+    for name, gazetteer in schema._loaded.items():
+        target = folder / GAZETTEER_FOLDER / f"{name}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(gazetteer.path, target)
+
+
+def load_gazetteers(schema: Schema, folder: Path) -> Schema:
+    """The schema with the gazetteers that `save_gazetteers` wrote into `folder` loaded (those present)."""
+    from train.weak.gazetteer import load_gazetteer
+
+    for name in schema.gazetteers:
+        file = folder / GAZETTEER_FOLDER / f"{name}.yaml"
+        if file.is_file():
+            schema._loaded[name] = load_gazetteer(file)
     return schema
 
 

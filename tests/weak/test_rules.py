@@ -45,7 +45,7 @@ def rules(tmp_path_factory):
     folder = tmp_path_factory.mktemp("rules")
     (folder / "states.yaml").write_text(GAZETTEER, encoding="utf-8")
     (folder / "schema.yaml").write_text(RULES, encoding="utf-8")
-    return RuleSet(load_schema(folder / "schema.yaml"))
+    return RuleSet.of(load_schema(folder / "schema.yaml"))
 
 
 def fired(rules: RuleSet, title: str, text: str = "") -> dict[str, dict[str, str]]:
@@ -111,7 +111,7 @@ def test_cooccurrence_min_count_counts_sentences(rules):
 
 
 def test_the_default_schema_finds_the_guideline_example():
-    rules = RuleSet(load_schema(SCHEMA))
+    rules = RuleSet.of(load_schema(SCHEMA))
     title = "أميركا وبريطانيا ملتزمتان بدعم مصر في وجه الإرهاب"
     text = ("استقبل وزير الداخلية المصري سفيري الولايات المتحدة وبريطانيا، وأكد السفيران التزام بلديهما بالتعاون "
             "مع مصر في مكافحة الإرهاب، وأشاد الوزير بالتعاون الأمني بين البلدين.")
@@ -129,7 +129,7 @@ def test_an_absent_rule_votes_where_its_terms_are_missing(tmp_path):
         "      - {name: no_coop_words, label: no, absent: true, keywords: [تعاون*, تنسيق أمني*]}\n"
         "      - {name: few_coop_words, label: no, absent: true, min_count: 2, keywords: [تعاون*]}\n",
         encoding="utf-8")
-    rules = RuleSet(load_schema(tmp_path / "schema.yaml"))
+    rules = RuleSet.of(load_schema(tmp_path / "schema.yaml"))
     assert fired(rules, "مباراة", "فاز الفريق")["coop"] == {"no_coop_words": "no", "few_coop_words": "no"}
     assert fired(rules, "", "بحث الجانبان التنسيق الأمني")["coop"] == {"few_coop_words": "no"}
     assert fired(rules, "", "تعاونا في مجالات عدة")["coop"] == {"few_coop_words": "no"}
@@ -176,7 +176,7 @@ def test_scope_lead_is_the_title_and_the_first_two_sentences(tmp_path):
         "name: l\ngazetteers: {states: states.yaml}\ntasks:\n  - name: coop\n    kind: binary\n    labels: [yes, no]\n"
         "    rules:\n      - {name: lead, label: yes, scope: lead, cooccur: {gazetteer: states, terms: [تعاون أمني]}}\n",
         encoding="utf-8")
-    rules = RuleSet(load_schema(tmp_path / "schema.yaml"))
+    rules = RuleSet.of(load_schema(tmp_path / "schema.yaml"))
     sentence = "بحثت مصر وفرنسا التعاون الأمني."
     assert fired(rules, sentence, "")["coop"] == {"lead": "yes"}
     assert fired(rules, "عنوان", "جملة أولى. " + sentence)["coop"] == {"lead": "yes"}
@@ -189,7 +189,7 @@ def test_cooccurrence_also_needs_a_word_of_a_second_list(tmp_path):
         "name: l\ngazetteers: {states: states.yaml}\ntasks:\n  - name: coop\n    kind: binary\n    labels: [yes, no]\n"
         "    rules:\n      - {name: both, label: yes, cooccur: {gazetteer: states, terms: [تعاون*, صفق*],"
         " also: [أمني*, أسلحة]}}\n", encoding="utf-8")
-    rules = RuleSet(load_schema(tmp_path / "schema.yaml"))
+    rules = RuleSet.of(load_schema(tmp_path / "schema.yaml"))
     assert fired(rules, "", "بحثت مصر وفرنسا التعاون الأمني")["coop"] == {"both": "yes"}
     assert fired(rules, "", "وقعت مصر وفرنسا صفقة أسلحة")["coop"] == {"both": "yes"}
     assert fired(rules, "", "بحثت مصر وفرنسا التعاون الاقتصادي")["coop"] == {}  # cooperation, not security

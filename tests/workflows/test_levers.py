@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 
 import pytest
 from mlflow import MlflowClient
@@ -184,3 +185,68 @@ def test_sentence_evidence_points_at_the_cooperation_sentence(tmp_path, sample_d
     assert set(evidence) <= set(sentences)
     share = sum(map(speaks, evidence)) / len(evidence)
     assert share >= sum(map(speaks, sentences)) / len(sentences) + 0.15
+
+
+def test_rule_features_carry_the_schemas_rules_to_articles_unlike_the_training_ones(tmp_path):
+    """With four `yes` articles to learn from, TF-IDF cannot tell cooperation between two states; the schema's
+    co-occurrence rules (two states, a cooperation and a security term in one sentence) can, as features. The model
+    keeps the rules and their gazetteer: `taawun predict` applies them from the model folder alone."""
+    task = "bilateral_security_cooperation"
+    articles = _sample()
+    yes = [a for a in articles if a[task] == "yes"]
+    no = [a for a in articles if a[task] == "no"]
+    train = yes[:4] + no[::2]
+    test = [a for a in articles if a not in train]
+    labels = {name: name for name in ("topic", task, "stance")}
+    data = write_config(tmp_path / "data.yaml", {
+        "schema": str(SCHEMA), "output": str(tmp_path / "built"),
+        "sources": [{"path": str(write_jsonl(tmp_path / "train.jsonl", train)), "labels": labels},
+                    {"path": str(write_jsonl(tmp_path / "test.jsonl", test)), "labels": labels, "split": "test"}],
+        "split": {"strategy": "file", "train": 0.9, "validation": 0.1, "test": 0.0}})
+    scores = {}
+    for name, weight in (("without", 0.0), ("with", 1.0)):
+        metrics, run_id = _train(tmp_path / name, data, model={"rules_weight": weight}, tasks=[task],
+                                 evaluation={"splits": ["test"], "bootstrap": 0})
+        scores[name] = metrics[task]["positive"]["f1"]
+    assert (tmp_path / "built" / "gazetteers" / "states.yaml").is_file()  # the dataset keeps what its rules read
+    assert scores["without"] <= 0.3 and scores["with"] >= scores["without"] + 0.3, scores
+    model = tmp_path / "with" / "runs" / "tests" / run_id / "model"
+    assert json.loads((model / "model.json").read_text())["model"]["rules_weight"] == 1.0
+    moved = tmp_path / "moved" / "model"
+    shutil.copytree(model, moved)  # away from the dataset and the schema's folder
+    predicted = tmp_path / "predicted.jsonl"
+    result = run_cli("predict", moved, "--input", tmp_path / "test.jsonl", "--output", predicted)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in predicted.read_text(encoding="utf-8").splitlines()]
+    hits = sum(row[task] == "yes" == article[task] for row, article in zip(rows, test, strict=True))
+    assert hits >= 8, hits  # the rules applied again from the model folder alone
+
+
+def test_rule_features_without_rules_name_the_key(tmp_path):
+    """A schema without rules cannot give rule features: the error says so and how to turn them off."""
+    schema = tmp_path / "schema.yaml"
+    schema.write_text("name: plain\ntasks:\n  - name: topic\n    labels: [politics, security, economy, sports, "
+                      "health, culture, technology, society]\n", encoding="utf-8")
+    data = write_config(tmp_path / "data.yaml", {
+        "schema": str(schema), "output": str(tmp_path / "built"),
+        "sources": [{"path": str(ROOT / "data/sample/articles.jsonl")}],
+        "annotations": [{"path": str(ROOT / "data/sample/annotations/annotator_a.csv"), "annotator": "a"}]})
+    folder = tmp_path / "run"
+    folder.mkdir()
+    result = run_cli("train", experiment_file(folder, data, model={"rules_weight": 1.0}))
+    assert result.exit_code != 0
+    assert "rules_weight" in result.output and "declares no labelling rules" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_rule_features_on_a_dataset_without_its_gazetteers_say_to_rebuild(tmp_path, sample_dataset):
+    """A dataset built before datasets kept their schema's gazetteers cannot apply the co-occurrence rules."""
+    old = tmp_path / "old"
+    shutil.copytree(sample_dataset, old)
+    shutil.rmtree(old / "gazetteers")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    result = run_cli("train", experiment_file(folder, old, model={"rules_weight": 1.0}))
+    assert result.exit_code != 0
+    assert "gazetteer 'states' is not loaded" in result.output and "taawun data build" in result.output, result.output
+    assert "Traceback" not in result.output

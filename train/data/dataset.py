@@ -30,7 +30,7 @@ from train.data.config import DataConfig
 from train.data.splits import SPLITS
 from train.errors import TaawunError
 from train.files import staging_path
-from train.schema import Schema
+from train.schema import Schema, save_gazetteers
 
 PREPROCESSING_FILE = "taawun.json"
 REPORT_FILE = "report.json"
@@ -149,6 +149,7 @@ def _write_side_files(folder: Path, report, rejects, merged: Merged, config: Dat
 
     settings = {**preprocessing_settings(config, schema), "inputs": inputs}
     (folder / PREPROCESSING_FILE).write_text(json.dumps(settings, ensure_ascii=False, indent=2), encoding="utf-8")
+    save_gazetteers(schema, folder)
     with open(folder / "rejects.jsonl", "w", encoding="utf-8") as handle:
         for reject in rejects:
             handle.write(json.dumps(reject, ensure_ascii=False) + "\n")

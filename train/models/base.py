@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel
 
-from train.schema import Task
+from train.schema import Schema, Task
 
 Trial = Callable[[str, dict[str, Any], float], None]
 MetricLogger = Callable[[dict[str, float], int], None]
@@ -119,10 +119,12 @@ class FitContext:
 
     `validation`: held-out labelled articles (None or empty: there are none). `work_dir`: where a kind may keep
     checkpoints; `resume` continues from them. `log_metrics(metrics, step)` and `on_trial(task, params, score)`
-    report progress (MLflow in `taawun train`); both may be None.
+    report progress (MLflow in `taawun train`); both may be None. `schema`: the dataset's schema with its gazetteers
+    (the labelling rules that `rules_weight` turns into features read it).
     """
 
     seed: int = 13
+    schema: Schema | None = None
     validation: Labelled | None = None
     work_dir: Path | None = None
     resume: bool = False

@@ -56,7 +56,7 @@ def weak_apply(schema_path: Path, source: Path, output: Path, fields: dict[str, 
     """Vote on the articles of `source`, combine the votes, write the silver labels and the report (atomically)."""
     started = time.perf_counter()
     schema = load_schema(schema_path)
-    rules = RuleSet(schema)
+    rules = RuleSet.of(schema)
     if not rules.tasks:
         raise TaawunError(f"{schema_path}: declares no rules; give a task `rules:` (configs/schema.yaml has examples)")
     gold_votes = read_gold(rules, gold, gold_fields or {}) if gold else None

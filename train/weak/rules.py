@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from train.schema import Rule, Schema, Task
 from train.text.sentences import split_sentences
+from train.weak.gazetteer import Gazetteer
 from train.weak.label_model import ABSTAIN
 from train.weak.terms import WORD, PhraseIndex, normalize
 
@@ -49,16 +51,25 @@ class _Sentence:
 
 
 class RuleSet:
-    """The rules of every task of a schema that has some, compiled once; `vote` applies them to one article."""
+    """The rules of every task that has some, compiled once; `vote` applies them to one article.
 
-    def __init__(self, schema: Schema):
-        self.tasks: list[Task] = [task for task in schema.tasks if task.rules]
+    `gazetteer(name)` gives a gazetteer the rules name (a loaded schema's `Schema.gazetteer`).
+    """
+
+    def __init__(self, tasks: list[Task], gazetteer: Callable[[str], Gazetteer]):
+        self.tasks: list[Task] = [task for task in tasks if task.rules]
         self._index = PhraseIndex()
         self._groups = 0  # each rule's terms and each gazetteer are a group of the index: matched independently
         self._gazetteer_groups: dict[str, int] = {}
-        self._compiled = {task.name: [self._compile(schema, task, rule) for rule in task.rules] for task in self.tasks}
+        self._compiled = {task.name: [self._compile(gazetteer, task, rule) for rule in task.rules]
+                          for task in self.tasks}
 
-    def _compile(self, schema: Schema, task: Task, rule: Rule) -> _Compiled:
+    @classmethod
+    def of(cls, schema: Schema) -> RuleSet:
+        """The rules of a schema loaded from its file (with its gazetteers)."""
+        return cls(schema.tasks, schema.gazetteer)
+
+    def _compile(self, gazetteer: Callable[[str], Gazetteer], task: Task, rule: Rule) -> _Compiled:
         label = task.label_names.index(rule.label)
         if rule.regex is not None:
             return _Compiled(rule, label, pattern=re.compile(normalize(rule.regex)))
@@ -71,17 +82,17 @@ class RuleSet:
         if rule.cooccur.also:
             also = self._next_group()
             self._index.add_terms(rule.cooccur.also, also)
-        return _Compiled(rule, label, group=group, gazetteer=self._gazetteer_group(schema, rule.cooccur.gazetteer),
+        return _Compiled(rule, label, group=group, gazetteer=self._gazetteer_group(gazetteer, rule.cooccur.gazetteer),
                          also=also)
 
     def _next_group(self) -> int:
         self._groups += 1
         return self._groups
 
-    def _gazetteer_group(self, schema: Schema, name: str) -> int:
+    def _gazetteer_group(self, gazetteer: Callable[[str], Gazetteer], name: str) -> int:
         if name not in self._gazetteer_groups:
             group = self._gazetteer_groups[name] = self._next_group()
-            schema.gazetteer(name).add_to(self._index, group)
+            gazetteer(name).add_to(self._index, group)
         return self._gazetteer_groups[name]
 
     def vote(self, title: str, text: str) -> dict[str, list[int]]:

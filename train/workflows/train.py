@@ -32,7 +32,7 @@ from train.models.predictor import Predictor
 from train.models.selection import grouped_folds, out_of_fold_proba
 from train.models.self_training import self_train
 from train.models.thresholds import tune_thresholds
-from train.schema import Schema
+from train.schema import Schema, load_gazetteers
 from train.tracking.cards import model_card, run_description, training_facts
 from train.tracking.names import flat_metrics, headline_names
 from train.tracking.store import (
@@ -83,7 +83,8 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
     dataset, data_folder, settings, schema, tasks = load_training_data(config, build=main)
     work_dir = config.output_dir / config.tracking.experiment / f"work-{_digest(resolved)}"
     if not main:
-        _fit(config, dataset, schema, tasks, settings, {}, _context(config, dataset, tasks, work_dir, resume, False))
+        context = _context(config, dataset, schema, tasks, work_dir, resume, False)
+        _fit(config, dataset, schema, tasks, settings, {}, context)
         return None
     use_experiment(uri, config.tracking.experiment)
     report = json.loads((data_folder / "report.json").read_text(encoding="utf-8"))
@@ -104,7 +105,7 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
             progress.step(f"starting MLflow run {run.info.run_id} ({config.tracking.run_name}): config and dataset")
             _log_start(config, full, folder, data_folder, report["fingerprint"])
         info = {"run_id": run.info.run_id, "dataset_fingerprint": report["fingerprint"], "seed": config.seed}
-        context = _context(config, dataset, tasks, work_dir, resume, True)
+        context = _context(config, dataset, schema, tasks, work_dir, resume, True)
         progress.step(f"training {config.model.kind} on {len(dataset['train'])} articles")
         predictor, seconds = _fit(config, dataset, schema, tasks, settings, info, context)
         results, predictions = _evaluate(predictor, dataset, config)
@@ -124,7 +125,7 @@ def load_training_data(config: ExperimentConfig, build: bool = True):
     the tasks must be in the schema and the splits to train and evaluate on must hold articles."""
     progress.step(f"opening the dataset {config.data}")
     dataset, data_folder, settings = open_dataset(config.data, build=build)
-    schema = Schema.model_validate(settings["schema"])
+    schema = load_gazetteers(Schema.model_validate(settings["schema"]), data_folder)
     tasks = _pick_tasks(config, schema)
     _check_splits(dataset, config)
     return dataset, data_folder, settings, schema, tasks
@@ -194,11 +195,12 @@ def _log_start(config, resolved, folder: Path, data_folder: Path, fingerprint: s
     log_dataset(data_folder, fingerprint, data_folder.name)
 
 
-def _context(config: ExperimentConfig, dataset, tasks, work_dir: Path, resume: bool, main: bool) -> FitContext:
+def _context(config: ExperimentConfig, dataset, schema: Schema, tasks, work_dir: Path, resume: bool,
+             main: bool) -> FitContext:
     """Validation data, checkpoints, and (in the main process) MLflow reporting for fitting."""
     validation = dataset["validation"]
     targets = [task.target_field for task in tasks if task.target_field]
-    return FitContext(seed=config.seed,
+    return FitContext(seed=config.seed, schema=schema,
                       validation=Labelled(Articles.from_split(validation, targets), split_labels(validation, tasks)),
                       work_dir=work_dir, resume=resume, log_metrics=_log_step_metrics if main else None,
                       on_trial=_log_trial if main else None)

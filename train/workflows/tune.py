@@ -16,7 +16,6 @@ import numpy as np
 from pydantic import BaseModel
 
 from train.config.experiment import ExperimentConfig, TuneConfig, deep_merge, flatten
-from train.data.build import open_dataset
 from train.errors import TaawunError
 from train.evaluation.metrics import labelled_macro_f1
 from train.models import registry
@@ -89,13 +88,16 @@ def _nested(dotted: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def choose(config: ExperimentConfig, split, tasks: list[Task], progress=None) -> tuple[list[Trial], Trial]:
-    """Score every trial (and the ensemble of the best) on out-of-fold probabilities of `split`, a training split."""
+def choose(config: ExperimentConfig, split, tasks: list[Task], schema: Schema | None = None,
+           progress=None) -> tuple[list[Trial], Trial]:
+    """Score every trial (and the ensemble of the best) on out-of-fold probabilities of `split`, a training split
+    (`schema`: the dataset's, with its gazetteers, for candidates that read the labelling rules)."""
     tune = config.tune
     targets = [task.target_field for task in tasks if task.target_field]
     labels = split_labels(split, tasks)
     splits = grouped_folds(Articles.from_split(split, targets), labels, tasks, tune.folds, config.seed)
-    context = FitContext(seed=config.seed, work_dir=config.output_dir / config.tracking.experiment / "tune-work")
+    context = FitContext(seed=config.seed, schema=schema,
+                         work_dir=config.output_dir / config.tracking.experiment / "tune-work")
     trials = []
     for weight in tune.auxiliary_weights or [config.auxiliary_weight]:
         articles = Articles.from_split(split, targets, weight)
@@ -137,15 +139,13 @@ def _ensemble_trial(top: list[Trial], labels: dict[str, np.ndarray], tasks: list
 
 def tune(config: ExperimentConfig, register: str | None = None) -> TuneResult:
     """Choose the model on the training split, then train, evaluate and log it; the trials become child runs."""
-    from train.workflows.train import train
+    from train.workflows.train import load_training_data, train
 
     if config.tune is None:
         raise TaawunError("the experiment has no `tune:` section: list the candidate models there "
                           "(see configs/experiments/tune.yaml)")
-    dataset, _, settings = open_dataset(config.data)
-    schema = Schema.model_validate(settings["schema"])
-    tasks = [schema.task(name) for name in (config.tasks or schema.task_names)]
-    trials, chosen = choose(config, dataset["train"], tasks, progress=_report)
+    dataset, _, _, schema, tasks = load_training_data(config)
+    trials, chosen = choose(config, dataset["train"], tasks, schema, progress=_report)
     final = config.model_copy(update={"model": chosen.config, "tune": None,
                                       "auxiliary_weight": chosen.auxiliary_weight})
     run = train(final, final.model_dump(mode="json"), register=register)

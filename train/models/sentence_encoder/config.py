@@ -23,6 +23,8 @@ class SentenceEncoderConfig(BaseModel):
     features: list[Literal["encoder", "tfidf"]] = Field(default=["encoder"], min_length=1)
     tfidf: TfidfOptions = TfidfOptions()
     tfidf_weight: float = Field(default=1.0, gt=0)
+    rules_weight: float = Field(default=0.0, ge=0, description="the schema's labelling rules as features: this value "
+                                                               "where a rule votes (0: off)")
     head: Literal["logreg", "mlp"] = "logreg"
     params: dict[str, Any] = Field(default={}, description="head parameters; unset ones take DEFAULT_PARAMS's")
     class_weight: Literal["balanced", "none"] = "balanced"

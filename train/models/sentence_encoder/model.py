@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from train.errors import TaawunError
+from train.features.rules import RuleFeatures
 from train.features.tfidf import TfidfFeatures, document
 from train.models.base import Articles, FitContext, ModelKind
 from train.models.heads import TaskHeads
@@ -40,6 +41,7 @@ class SentenceEncoderModel(ModelKind):
         self._encoder = None
         self._cache = None
         self.tfidf: TfidfFeatures | None = None
+        self.rules: RuleFeatures | None = None
         self.scorers: dict[str, SentenceScorer] = {}
         self.heads = TaskHeads(tasks, config.head, config.params, config.class_weight, config.search)
 
@@ -83,6 +85,8 @@ class SentenceEncoderModel(ModelKind):
         if "tfidf" in self.config.features:
             self.tfidf = TfidfFeatures(self.config.tfidf)
             tfidf_rows = self.tfidf.fit_transform(self._documents(articles))
+        if self.config.rules_weight:
+            self.rules = RuleFeatures.fit(context.schema, self.config.rules_weight)
         logits = self._fit_evidence(articles, labels, context) if self.config.evidence else {}
         self.heads.fit(self._feature_function(articles, tfidf_rows, logits), articles, labels, context)
         return self
@@ -152,7 +156,8 @@ class SentenceEncoderModel(ModelKind):
     def _feature_function(self, known: Articles | None = None, known_tfidf: sp.csr_matrix | None = None,
                           known_logits: dict[str, np.ndarray] | None = None):
         """task, articles -> the task's input: article vector ([u, v, u*v, u-v] with the target's), + TF-IDF, + the
-        article logit of the task's sentence evidence (for `known` articles: their out-of-fold logits)."""
+        article logit of the task's sentence evidence (for `known` articles: their out-of-fold logits), + the rules'
+        votes."""
         cache: list[tuple[Articles, dict]] = [] if known is None else [
             (known, {"tfidf": known_tfidf, "logits": known_logits or {}})]
 
@@ -168,6 +173,8 @@ class SentenceEncoderModel(ModelKind):
             if self.scorers and not found.get("logits"):
                 _, vectors, bounds = self.sentences(articles.texts)
                 found["logits"] = {task: scorer.article_logits(vectors, bounds) for task, scorer in self.scorers.items()}
+            if self.rules is not None and "rules" not in found:
+                found["rules"] = self.rules.transform(articles.titles, articles.texts)
             return found
 
         def features(task: Task, articles: Articles) -> sp.csr_matrix:
@@ -184,6 +191,8 @@ class SentenceEncoderModel(ModelKind):
                 blocks.append(found["tfidf"] * self.config.tfidf_weight)
             if task.name in found.get("logits", {}):
                 blocks.append(sp.csr_matrix(found["logits"][task.name][:, None]))
+            if "rules" in found:
+                blocks.append(found["rules"])
             return sp.hstack(blocks, format="csr")
         return features
 
@@ -195,6 +204,8 @@ class SentenceEncoderModel(ModelKind):
         """Heads as skops files, TF-IDF as JSON/npz, the encoder's identity in encoder.json."""
         if self.tfidf is not None:
             self.tfidf.save(folder)
+        if self.rules is not None:
+            self.rules.save(folder)
         if self.scorers:
             np.savez(folder / EVIDENCE_FILE, **{k: v for task, scorer in self.scorers.items()
                                                 for k, v in scorer.arrays(task).items()})
@@ -211,6 +222,8 @@ class SentenceEncoderModel(ModelKind):
                               f"{model.encoder_info()}; install the encoder version it names, or retrain")
         if (folder / "features.json").is_file():
             model.tfidf = TfidfFeatures.load(folder)
+        if config.rules_weight:
+            model.rules = RuleFeatures.load(folder, config.rules_weight)
         if config.evidence:
             with np.load(folder / EVIDENCE_FILE, allow_pickle=False) as arrays:
                 model.scorers = {task.name: SentenceScorer(config.evidence).read(arrays, task.name)

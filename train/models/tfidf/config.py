@@ -21,6 +21,8 @@ class TfidfConfig(BaseModel):
                                                            "unset ones take DEFAULT_PARAMS's")
     class_weight: Literal["balanced", "none"] = "balanced"
     search: SearchConfig | None = None
+    rules_weight: float = Field(default=0.0, ge=0, description="the schema's labelling rules as features: this value "
+                                                               "where a rule votes (0: off)")
 
     @model_validator(mode="after")
     def _fill_params(self):

@@ -1,6 +1,7 @@
 """The TF-IDF kind: shared word/char TF-IDF features, one linear classifier per schema task.
 
-The features are fit once on the training articles and shared by every task. A task with a `target_field` (stance
+The features are fit once on the training articles and shared by every task; with `rules_weight` the schema's
+labelling rules add a column each (`train.features.rules`). A task with a `target_field` (stance
 toward a claim) sees the text's features, the target's, and their overlap (element-wise product) plus their cosine.
 """
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from train.features.rules import RuleFeatures
 from train.features.tfidf import TfidfFeatures, document
 from train.models.base import Articles, FitContext, ModelKind
 from train.models.heads import TaskHeads
@@ -27,11 +29,14 @@ class TfidfModel(ModelKind):
     def __init__(self, config: TfidfConfig, tasks: list[Task]):
         super().__init__(config, tasks)
         self.features = TfidfFeatures(config.features)
+        self.rules: RuleFeatures | None = None
         self.heads = TaskHeads(tasks, config.classifier, config.params, config.class_weight, config.search)
 
     def fit(self, articles: Articles, labels: dict[str, np.ndarray], context: FitContext) -> TfidfModel:
         """Fit the features on the training articles, then each task's classifier."""
         fitted = self.features.fit_transform(self._documents(articles))
+        if self.config.rules_weight:
+            self.rules = RuleFeatures.fit(context.schema, self.config.rules_weight)
         self.heads.fit(self._feature_function(articles, fitted), articles, labels, context)
         return self
 
@@ -44,15 +49,20 @@ class TfidfModel(ModelKind):
         return [document(t, x, use_title) for t, x in zip(articles.titles, articles.texts, strict=True)]
 
     def _feature_function(self, known: Articles | None = None, known_rows: sp.csr_matrix | None = None):
-        """task, articles -> features; the text block is computed once per set of articles."""
-        cache: list[tuple[Articles, sp.csr_matrix]] = [] if known is None else [(known, known_rows)]
+        """task, articles -> features; the text block (and the rules' block) is computed once per set of articles."""
+        cache: list[tuple[Articles, list[sp.csr_matrix]]] = []
+
+        def blocks_of(articles: Articles) -> list[sp.csr_matrix]:
+            found = next((blocks for seen, blocks in cache if seen is articles), None)
+            if found is None:
+                text = known_rows if articles is known else self.features.transform(self._documents(articles))
+                found = [text] if self.rules is None else [text, self.rules.transform(articles.titles, articles.texts)]
+                cache.append((articles, found))
+            return found
 
         def features(task: Task, articles: Articles) -> sp.csr_matrix:
-            rows = next((rows for seen, rows in cache if seen is articles), None)
-            if rows is None:
-                rows = self.features.transform(self._documents(articles))
-                cache.append((articles, rows))
-            return self._task_features(task, rows, articles)
+            text, *rules = blocks_of(articles)
+            return sp.hstack([self._task_features(task, text, articles), *rules], format="csr")
         return features
 
     def _task_features(self, task: Task, text_features: sp.csr_matrix, articles: Articles) -> sp.csr_matrix:
@@ -67,6 +77,8 @@ class TfidfModel(ModelKind):
     def save(self, folder: Path) -> None:
         """Features as JSON/npz, one skops file per task."""
         self.features.save(folder)
+        if self.rules is not None:
+            self.rules.save(folder)
         self.heads.save(folder)
 
     @classmethod
@@ -74,5 +86,7 @@ class TfidfModel(ModelKind):
         """Load what `save` wrote."""
         model = cls(config, tasks)
         model.features = TfidfFeatures.load(folder)
+        if config.rules_weight:
+            model.rules = RuleFeatures.load(folder, config.rules_weight)
         model.heads.load(folder)
         return model
