@@ -65,6 +65,23 @@ def test_train_rebuilds_when_the_articles_changed(corpus, tmp_path):
     assert _report(tmp_path / "built")["fingerprint"] != fingerprint
 
 
+def test_a_changed_gazetteer_rebuilds_and_the_dataset_keeps_the_new_copy(corpus, tmp_path):
+    """The dataset keeps a copy of its schema's gazetteers (rule features read it): editing one is a changed input."""
+    (tmp_path / "gazetteers").mkdir()
+    gazetteer = tmp_path / "gazetteers" / "states_ar.yaml"
+    gazetteer.write_bytes((ROOT / "configs" / "gazetteers" / "states_ar.yaml").read_bytes())
+    schema = tmp_path / "schema.yaml"
+    schema.write_bytes((ROOT / "configs" / "schema.yaml").read_bytes())
+    config = corpus(labelled_articles(80), schema=str(schema))
+    assert run_cli("data", "build", config).exit_code == 0
+    assert (tmp_path / "built" / "gazetteers" / "states.yaml").read_bytes() == gazetteer.read_bytes()
+    gazetteer.write_text(gazetteer.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    result = run_cli("train", experiment_file(tmp_path, config))
+    assert result.exit_code == 0, result.output
+    assert f"{gazetteer} changed since the dataset was built; rebuilding" in result.output
+    assert (tmp_path / "built" / "gazetteers" / "states.yaml").read_text(encoding="utf-8").endswith("# edited\n")
+
+
 def test_changed_annotations_adjudications_and_schema_are_seen(corpus, tmp_path):
     articles = labelled_articles(40)
     for article in articles:

@@ -1,6 +1,6 @@
 """The files a dataset is built from, recorded when it is built, so a dataset whose inputs changed is rebuilt.
 
-Articles, annotations, adjudications and the schema are each recorded with their size, modification time and
+Articles, annotations, adjudications, the schema and its gazetteers are each recorded with their size, modification time and
 SHA-256. A check compares size and modification time first and hashes only the files where those differ: touching
 a file without changing it does not force a rebuild.
 """
@@ -11,11 +11,14 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from train.config.loading import read_yaml
 from train.data.config import DataConfig
+from train.errors import TaawunError
 
 
 def input_files(config: DataConfig) -> list[Path]:
-    """Every file a build of `config` reads: the sources (each file of a folder source), annotations, the schema."""
+    """Every file a build of `config` reads: the sources (each file of a folder source), annotations, the schema and
+    its gazetteers (the dataset keeps copies of them)."""
     paths: list[Path] = []
     for source in config.sources:
         if source.path.is_dir():
@@ -24,7 +27,16 @@ def input_files(config: DataConfig) -> list[Path]:
             paths.append(source.path)
     paths += [annotation.path for annotation in config.annotations]
     paths.append(config.schema_path)
-    return paths
+    return paths + _gazetteer_files(config.schema_path)
+
+
+def _gazetteer_files(schema_path: Path) -> list[Path]:
+    """The gazetteer files a schema file declares (relative to it); none when it cannot be read (the build says why)."""
+    try:
+        declared = read_yaml(schema_path).get("gazetteers") or {}
+        return [schema_path.parent / relative for relative in declared.values()]
+    except (TaawunError, AttributeError, TypeError, OSError):
+        return []
 
 
 def record_inputs(config: DataConfig) -> dict[str, dict[str, Any]]:
