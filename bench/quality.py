@@ -43,6 +43,8 @@ def rows(cache: Path) -> dict[str, dict[str, Any]]:
         "path": str(UN_SENTENCES), "positive": ["Material Cooperation", "Verbal Cooperation"], "weight": 0.5}}}
     candidates = [{**c, "cache_dir": str(cache)} if c["kind"] == "sentence_encoder" else c
                   for c in ENSEMBLE_CANDIDATES]
+    six = {"kind": "ensemble", "folds": 3,
+           "members": [{**c, "rules_weight": weight} for c in candidates[1:] for weight in (0.0, 1.0)]}
     return {
         "reference (TfidfVectorizer + LinearSVC)": {"data": "gold", "reference": True},
         "today's default (tfidf.yaml: logreg)": {"data": "gold", "experiment": {}},
@@ -59,7 +61,7 @@ def rows(cache: Path) -> dict[str, dict[str, Any]]:
             "model": encoder, "thresholds": {"tune": "cv"}}},
         "hybrid (encoder + TF-IDF) + thresholds": {"data": "gold", "experiment": {
             "model": hybrid, "thresholds": {"tune": "cv"}}},
-        "ensemble (complement NB, encoder, hybrid): default.yaml": {"data": "gold", "experiment": {
+        "ensemble (complement NB, encoder, hybrid)": {"data": "gold", "experiment": {
             "model": {"kind": "ensemble", "folds": 3, "members": candidates[1:]}}},
         "ensemble (complement NB, encoder, hybrid) + thresholds": {"data": "gold", "experiment": {
             "model": {"kind": "ensemble", "folds": 3, "members": candidates[1:]}, "thresholds": {"tune": "cv"}}},
@@ -75,9 +77,15 @@ def rows(cache: Path) -> dict[str, dict[str, Any]]:
         "+ rule features (logreg, weight by inner CV)": {"data": "gold", "tune": {
             "candidates": [{"kind": "tfidf", "grid": {"rules_weight": [0.5, 1.0, 2.0]}}], "folds": 3}},
         "ensemble (complement NB, encoder, hybrid) + rule features": {"data": "gold", "experiment": {
-            "model": {"kind": "ensemble", "folds": 3, "members": [{**c, "rules_weight": 1.0} for c in candidates[1:]]}}},
+            "model": {**six, "members": [{**c, "rules_weight": 1.0} for c in candidates[1:]]}}},
         "auxiliary + silver + rule features (logreg)": {"data": "all", "experiment": {
             "model": {"kind": "tfidf", "rules_weight": 1.0}}},
+        "ensemble with rule weights chosen by inner CV": {"data": "gold", "tune": {
+            "candidates": [{**c, "grid": {"rules_weight": [0.0, 1.0, 2.0]}} for c in candidates[1:]], "folds": 3,
+            "ensemble": 3}},
+        "ensemble of six (each member with and without rule features): default.yaml": {"data": "gold", "experiment": {
+            "model": six}},
+        "auxiliary + silver, ensemble of six": {"data": "all", "experiment": {"model": six}},
     }
 
 

@@ -1,8 +1,8 @@
 """The files a dataset is built from, recorded when it is built, so a dataset whose inputs changed is rebuilt.
 
-Articles, annotations, adjudications, the schema and its gazetteers are each recorded with their size, modification time and
-SHA-256. A check compares size and modification time first and hashes only the files where those differ: touching
-a file without changing it does not force a rebuild.
+Articles, annotations, adjudications, the schema and its gazetteers are each recorded with their size, modification
+time and SHA-256. A check compares size and modification time first and hashes only the files where those differ:
+touching a file without changing it does not force a rebuild.
 """
 
 from __future__ import annotations
