@@ -123,4 +123,4 @@ def test_the_readme_training_block_runs_as_written(tmp_path, monkeypatch):
             assert "nothing was trained or logged" in result.stdout
         elif any(example in command for example in EXAMPLES):
             _check_output(command, result, tmp_path)
-    assert len(run_ids) == 2  # and models:/news-tfidf/1, which the second registered, was evaluated
+    assert len(run_ids) == 3  # the default, TF-IDF, and TF-IDF registered as news-tfidf (models:/news-tfidf/1, evaluated)
