@@ -74,6 +74,15 @@ def _train(folder, data, **overrides) -> tuple[dict, str]:
     return _test_metrics(result.output, folder), run_id
 
 
+def _refused(folder, data, **overrides) -> str:
+    """The output of a `taawun train` that must stop with a clear error (no traceback)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    result = run_cli("train", experiment_file(folder, data, **overrides))
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output, result.output
+    return result.output
+
+
 def test_tuned_thresholds_find_the_rare_positive_class(tmp_path, sample_dataset):
     """Unweighted logistic regression rarely says `yes`; a threshold tuned on out-of-fold predictions does."""
     task = "bilateral_security_cooperation"
@@ -231,12 +240,8 @@ def test_rule_features_without_rules_name_the_key(tmp_path):
         "schema": str(schema), "output": str(tmp_path / "built"),
         "sources": [{"path": str(ROOT / "data/sample/articles.jsonl")}],
         "annotations": [{"path": str(ROOT / "data/sample/annotations/annotator_a.csv"), "annotator": "a"}]})
-    folder = tmp_path / "run"
-    folder.mkdir()
-    result = run_cli("train", experiment_file(folder, data, model={"rules_weight": 1.0}))
-    assert result.exit_code != 0
-    assert "rules_weight" in result.output and "declares no labelling rules" in result.output, result.output
-    assert "Traceback" not in result.output
+    output = _refused(tmp_path / "run", data, model={"rules_weight": 1.0})
+    assert "rules_weight" in output and "declares no labelling rules" in output, output
 
 
 def test_rule_features_on_a_dataset_without_its_gazetteers_say_to_rebuild(tmp_path, sample_dataset):
@@ -244,9 +249,5 @@ def test_rule_features_on_a_dataset_without_its_gazetteers_say_to_rebuild(tmp_pa
     old = tmp_path / "old"
     shutil.copytree(sample_dataset, old)
     shutil.rmtree(old / "gazetteers")
-    folder = tmp_path / "run"
-    folder.mkdir()
-    result = run_cli("train", experiment_file(folder, old, model={"rules_weight": 1.0}))
-    assert result.exit_code != 0
-    assert "gazetteer 'states' is not loaded" in result.output and "taawun data build" in result.output, result.output
-    assert "Traceback" not in result.output
+    output = _refused(tmp_path / "run", old, model={"rules_weight": 1.0})
+    assert "gazetteer 'states' is not loaded" in output and "taawun data build" in output, output
