@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -32,6 +33,14 @@ WORDS = ("وزير الخارجية الحكومة البرلمان الاقتص
          "الفريق البطولة الهدف المدرب الكتاب الرواية المسرح التقنية الذكاء الاصطناعي القمر الصناعي الإنترنت "
          "المدرسة اللاجئين الفيضانات الطريق الحادث العاصمة المدينة الشعب الأحزاب الانتخابات المفاوضات").split()
 
+
+
+def sample_articles() -> list[dict]:
+    """The sample's articles with annotator A's labels inline."""
+    labels = {row["id"]: row for row in csv.DictReader(open(ROOT / "data/sample/annotations/annotator_a.csv",
+                                                            encoding="utf-8"))}
+    rows = [json.loads(line) for line in (ROOT / "data/sample/articles.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [{**row, **{k: v for k, v in labels[row["id"]].items() if k != "id"}} for row in rows]
 
 
 def arabic_text(seed: int, words: int = 40) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
@@ -10,17 +9,9 @@ import shutil
 import pytest
 from mlflow import MlflowClient
 
-from tests.helpers import ROOT, SCHEMA, experiment_file, run_cli, write_config, write_jsonl
+from tests.helpers import ROOT, SCHEMA, experiment_file, run_cli, sample_articles, write_config, write_jsonl
 
 RARE = {"sports": "Sport", "health": "Health", "culture": "Culture", "technology": "Tech"}
-
-
-def _sample() -> list[dict]:
-    """The sample's articles with annotator A's labels inline."""
-    labels = {row["id"]: row for row in csv.DictReader(open(ROOT / "data/sample/annotations/annotator_a.csv",
-                                                            encoding="utf-8"))}
-    rows = [json.loads(line) for line in (ROOT / "data/sample/articles.jsonl").read_text(encoding="utf-8").splitlines()]
-    return [{**row, **{k: v for k, v in labels[row["id"]].items() if k != "id"}} for row in rows]
 
 
 def _test_metrics(output: str, run_dir) -> dict:
@@ -30,7 +21,7 @@ def _test_metrics(output: str, run_dir) -> dict:
 
 def test_an_auxiliary_corpus_teaches_the_labels_the_target_data_lacks(tmp_path):
     """The target's training articles have no sports, health, culture or technology; an auxiliary corpus does."""
-    articles = _sample()
+    articles = sample_articles()
     rare = [a for a in articles if a["topic"] in RARE]
     held = {a["id"] for i, a in enumerate(rare) if i % 2 == 0}
     target = [a for a in articles if a["topic"] not in RARE]
@@ -97,7 +88,7 @@ def test_tuned_thresholds_find_the_rare_positive_class(tmp_path, sample_dataset)
     assert logged[f"fit/{task}/threshold"] == threshold
     assert plain[task]["positive"]["f1"] < 0.95 <= tuned[task]["positive"]["f1"]
     # predict decides with the threshold too
-    rows = [{"id": "x", "text": _sample()[0]["text"]}]
+    rows = [{"id": "x", "text": sample_articles()[0]["text"]}]
     out = tmp_path / "predicted.jsonl"
     assert run_cli("predict", model, "--input", write_jsonl(tmp_path / "in.jsonl", rows), "--output", out).exit_code == 0
     predicted = json.loads(out.read_text())
@@ -108,7 +99,7 @@ def test_tuned_thresholds_find_the_rare_positive_class(tmp_path, sample_dataset)
 @pytest.mark.slow
 def test_self_training_learns_from_unlabelled_articles(tmp_path):
     """Three labelled articles per topic, the rest of the training articles unlabelled (an auxiliary source)."""
-    articles = _sample()
+    articles = sample_articles()
     test = articles[::3]
     rest = [a for a in articles if a not in test]
     labelled, seen = [], {}
@@ -138,7 +129,7 @@ def test_self_training_learns_from_unlabelled_articles(tmp_path):
 
 def test_silver_labels_from_the_schemas_rules_train_with_a_lower_weight(tmp_path):
     """`taawun weak apply` labels the unlabelled pool; the silver labels count where no annotator labelled."""
-    articles = _sample()
+    articles = sample_articles()
     test = articles[::3]
     rest = [a for a in articles if a not in test]
     labelled = rest[:20]
@@ -179,7 +170,7 @@ def test_sentence_evidence_points_at_the_cooperation_sentence(tmp_path, sample_d
                              evaluation={"splits": ["test"], "bootstrap": 0})
     assert metrics[task]["positive"]["f1"] >= 0.8
     folder = next((tmp_path / "run").glob(f"runs/tests/{run_id}/model"))
-    articles = [a for a in _sample() if a[task] == "yes"][:12]
+    articles = [a for a in sample_articles() if a[task] == "yes"][:12]
     source = write_jsonl(tmp_path / "yes.jsonl", [{k: a[k] for k in ("id", "title", "text")} for a in articles])
     out = tmp_path / "predicted.jsonl"
     assert run_cli("predict", folder, "--input", source, "--output", out).exit_code == 0
@@ -201,7 +192,7 @@ def test_rule_features_carry_the_schemas_rules_to_articles_unlike_the_training_o
     co-occurrence rules (two states, a cooperation and a security term in one sentence) can, as features. The model
     keeps the rules and their gazetteer: `taawun predict` applies them from the model folder alone."""
     task = "bilateral_security_cooperation"
-    articles = _sample()
+    articles = sample_articles()
     yes = [a for a in articles if a[task] == "yes"]
     no = [a for a in articles if a[task] == "no"]
     train = yes[:4] + no[::2]

@@ -6,9 +6,10 @@ import json
 import re
 import shutil
 
+import numpy as np
 import yaml
 
-from tests.helpers import experiment_file, run_cli
+from tests.helpers import ROOT, experiment_file, run_cli, sample_articles, write_config, write_jsonl
 
 TUNE = {"folds": 3, "ensemble": 2,
         "candidates": [{"kind": "tfidf", "grid": {"params.C": [1.0, 10.0]}},
@@ -47,3 +48,89 @@ def test_tune_chooses_on_the_training_split_only(tmp_path, sample_dataset):
     assert model_again.get("thresholds") == model.get("thresholds")
     assert model_again["model"] == model["model"]
     assert model_again["test_metrics"] != model["test_metrics"]  # the labels did change what the test split says
+
+
+def _tags(folder, output: str) -> dict:
+    from mlflow import MlflowClient
+
+    run_id = re.search(r"^run (\w+) ", output, re.M).group(1)
+    return MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").get_run(run_id).data.tags
+
+
+def test_tune_scores_choices_on_the_target_articles_never_the_auxiliary_ones(tmp_path):
+    """An auxiliary corpus's labels (mapped sections, silver votes) train every fold, but no choice is scored on them:
+    evaluation measures the target data, so the trials, ensemble weights and thresholds are compared on it alone."""
+    from train.config.experiment import load_experiment
+    from train.evaluation.metrics import labelled_macro_f1
+    from train.workflows.train import load_training_data
+    from train.workflows.tune import choose
+
+    articles = sample_articles()
+    target, auxiliary = articles[:110], articles[110:]
+    topics = sorted({a["topic"] for a in articles})
+    shifted = [{**a, "id": f"aux-{a['id']}", "topic": topics[(topics.index(a["topic"]) + 1) % len(topics)]}
+               for a in auxiliary]  # labels that contradict the target's: scored on, they would pull every choice
+    labels = {task: task for task in ("topic", "bilateral_security_cooperation", "stance")}
+    data = write_config(tmp_path / "data.yaml", {
+        "sources": [{"path": str(write_jsonl(tmp_path / "target.jsonl", target)), "labels": labels},
+                    {"path": str(write_jsonl(tmp_path / "aux.jsonl", shifted)), "labels": {"topic": "topic"},
+                     "auxiliary": True}],
+        "split": {"strategy": "random", "train": 0.7, "validation": 0.15, "test": 0.15},
+        "output": str(tmp_path / "built")})
+    folder = tmp_path / "run"
+    folder.mkdir()
+    config = experiment_file(folder, data, tune=TUNE, tasks=["topic"], evaluation={"splits": ["test"], "bootstrap": 0})
+    result = run_cli("tune", config)
+    assert result.exit_code == 0, result.output
+    assert "scored on the target articles" in _tags(folder, result.output)["taawun.tuned"]
+
+    experiment = load_experiment(config)
+    dataset, _, _, schema, tasks = load_training_data(experiment)
+    split = dataset["train"]
+    is_auxiliary = np.asarray(split["auxiliary"])
+    assert is_auxiliary.sum() >= len(auxiliary) - 3 and (~is_auxiliary).sum() >= 60
+    trials, _ = choose(experiment, split, tasks, schema)
+    truth = np.where(is_auxiliary, -1, np.asarray(split["topic"]))
+    for trial in trials:
+        proba = trial.proba["topic"]
+        assert np.all(proba[is_auxiliary] == 0)  # never held out: trained on in every fold
+        assert np.allclose(proba[~is_auxiliary].sum(axis=1), 1)  # every target article held out once
+        assert trial.scores["topic"] == labelled_macro_f1(truth, proba)
+
+
+def test_tune_group_by_holds_out_whole_outlets(tmp_path, sample_dataset):
+    """`tune.group_by: source`: every fold holds out whole outlets, so the choice is made for outlets never seen."""
+    import datasets
+
+    from train.config.experiment import TuneConfig
+    from train.models.base import split_labels
+    from train.schema import Schema
+    from train.workflows.tune import column_groups, tune_folds
+
+    split = datasets.load_from_disk(str(sample_dataset))["train"]
+    tasks = Schema.model_validate(yaml.safe_load((ROOT / "configs" / "schema.yaml").read_text())).tasks
+    folds = tune_folds(TuneConfig(candidates=[{"kind": "tfidf"}], folds=3, group_by="source"), split,
+                       split_labels(split, tasks), tasks, seed=13)
+    # An outlet's copy of another outlet's article (syndication) goes with its duplicate cluster, never apart from it.
+    outlet, cluster, group = np.asarray(split["source"]), np.asarray(split["cluster"]), column_groups(split, "source")
+    assert 0 < (group != outlet).sum() <= 8 and set(group) == set(outlet)
+    held = [set(group[rows]) for _, rows in folds]
+    assert sorted(g for groups in held for g in groups) == sorted(set(outlet))  # each outlet held out once
+    for (fit, rows), groups in zip(folds, held, strict=True):
+        assert not groups & set(group[fit]) and not set(cluster[rows]) & set(cluster[fit])
+
+    single = {"folds": 3, "candidates": [{"kind": "tfidf", "classifier": "complement_nb"}]}
+    for name, tune, expected in (
+            ("grouped", {**single, "group_by": "source"}, None),
+            ("no-column", {**single, "group_by": "outlet"}, "tune.group_by: the dataset has no column 'outlet'"),
+            ("too-few", {**single, "folds": 6, "group_by": "source"}, "set tune.folds to at most 5")):
+        folder = tmp_path / name
+        folder.mkdir()
+        result = run_cli("tune", experiment_file(folder, sample_dataset, tune=tune,
+                                                 evaluation={"splits": ["test"], "bootstrap": 0}))
+        if expected is None:
+            assert result.exit_code == 0, result.output
+            assert "grouped by source" in _tags(folder, result.output)["taawun.tuned"]
+        else:
+            assert result.exit_code != 0 and "Traceback" not in result.output
+            assert expected in result.output, result.output

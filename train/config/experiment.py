@@ -77,8 +77,8 @@ class TuneConfig(_Strict):
     A candidate is a model config (with its `kind`); its `grid` (dotted keys under `model`, each with a list of
     values) expands it into one trial per combination, and so does each of `auxiliary_weights`. `ensemble: N` also
     tries a weighted ensemble of the N best trials of the best trial's auxiliary weight (weights per task chosen on the
-    same out-of-fold probabilities). The score is the macro-F1 averaged over the
-    tasks, of out-of-fold predictions: the validation and test splits are never used to choose.
+    same out-of-fold probabilities). The score is the macro-F1 averaged over the tasks, of out-of-fold predictions of
+    the target articles (auxiliary ones train in every fold): the validation and test splits are never used to choose.
     """
 
     candidates: list[dict[str, Any]] = Field(min_length=1)
@@ -86,6 +86,9 @@ class TuneConfig(_Strict):
     ensemble: int = Field(default=0, ge=0)
     auxiliary_weights: list[float] = Field(default=[], description=(
         "weights of the auxiliary sources' articles to try with every candidate (default: the experiment's)"))
+    group_by: str | None = Field(default=None, description=(
+        "a dataset column (e.g. `source`) whose values the folds keep whole: each fold holds out whole outlets, "
+        "so the choice is made for outlets a model never saw (default: whole duplicate clusters)"))
 
     @model_validator(mode="after")
     def _check_candidates(self) -> TuneConfig:

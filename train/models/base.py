@@ -35,7 +35,8 @@ class Articles:
 
     `groups` is each article's duplicate cluster (articles of one cluster stay together in cross-validation; None:
     every article its own); `weights` each article's sample weight (None: 1 for all); `task_weights` a task's own
-    weights where they differ from the article's (pseudo-labels of self-training).
+    weights where they differ from the article's (pseudo-labels of self-training); `auxiliary` marks the articles of
+    auxiliary sources (training data whose labels are mapped or silver: choices are never scored on them; None: none).
     """
 
     titles: list[str]
@@ -44,13 +45,14 @@ class Articles:
     groups: np.ndarray | None = None
     weights: np.ndarray | None = None
     task_weights: dict[str, np.ndarray] = field(default_factory=dict)
+    auxiliary: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.texts)
         if len(self.titles) != n or any(len(values) != n for values in self.targets.values()):
             raise ValueError(f"Articles: titles ({len(self.titles)}), texts ({n}) and every target field must have "
                              "one entry per article")
-        for name in ("groups", "weights"):
+        for name in ("groups", "weights", "auxiliary"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, np.asarray(value))
@@ -73,7 +75,8 @@ class Articles:
                                np.ones(len(split)) if weights is None else weights)
         return cls(titles=list(split["title"]), texts=list(split["text"]),
                    targets={name: list(split[name]) for name in target_fields},
-                   groups=np.asarray(split["cluster"]) if "cluster" in names else None, weights=weights)
+                   groups=np.asarray(split["cluster"]) if "cluster" in names else None, weights=weights,
+                   auxiliary=np.asarray(split["auxiliary"], dtype=bool) if "auxiliary" in names else None)
 
     def select(self, rows: Sequence[int] | np.ndarray) -> Articles:
         """The articles at `rows`, in that order."""
@@ -82,7 +85,8 @@ class Articles:
                         targets={name: [values[i] for i in rows] for name, values in self.targets.items()},
                         groups=None if self.groups is None else self.groups[rows],
                         weights=None if self.weights is None else self.weights[rows],
-                        task_weights={task: w[rows] for task, w in self.task_weights.items()})
+                        task_weights={task: w[rows] for task, w in self.task_weights.items()},
+                        auxiliary=None if self.auxiliary is None else self.auxiliary[rows])
 
     def weight_array(self) -> np.ndarray:
         """Each article's sample weight (1 when none were given)."""

@@ -69,8 +69,9 @@ class TaskHeads:
             params = self.params
             if self.search:
                 progress.step(f"searching {task.name}: {self._trials()}")
+                auxiliary = None if articles.auxiliary is None else articles.auxiliary[rows]
                 params = self._search(task, features, x, y[rows], weights[rows], articles.group_array()[rows],
-                                      context)
+                                      auxiliary, context)
             progress.step(f"fitting {task.name}: {self.classifier} on {len(rows)} articles")
             self.classifiers[task.name] = self._fit_one(x, y[rows], weights[rows], params, context.seed)
 
@@ -100,8 +101,10 @@ class TaskHeads:
             f"by {self.search.folds}-fold cross-validation")
         return f"{combinations} combination(s) {how}"
 
-    def _search(self, task: Task, features: Features, x, y, weights, groups, context: FitContext) -> dict[str, Any]:
-        """Every combination of the grid, scored by macro-F1; the best parameters (first on ties)."""
+    def _search(self, task: Task, features: Features, x, y, weights, groups, auxiliary,
+                context: FitContext) -> dict[str, Any]:
+        """Every combination of the grid, scored by macro-F1 (on target articles, never auxiliary ones); the best
+        parameters (first on ties)."""
         keys = list(self.search.grid)
         best, best_score = self.params, -1.0
         for values in itertools.product(*(self.search.grid[k] for k in keys)):
@@ -109,7 +112,7 @@ class TaskHeads:
             if self.search.on == "validation":
                 score = self._validation_score(task, features, x, y, weights, params, context)
             else:
-                score = self._cv_score(x, y, weights, groups, params, context.seed)
+                score = self._cv_score(x, y, weights, groups, auxiliary, params, context.seed)
             if context.on_trial:
                 context.on_trial(task.name, params, score)
             if score > best_score:
@@ -128,13 +131,13 @@ class TaskHeads:
         predicted = self._fit_one(x, y, weights, params, context.seed).predict(x_val)
         return float(f1_score(y_val[keep], predicted, average="macro"))
 
-    def _cv_score(self, x, y, weights, groups, params, seed: int) -> float:
+    def _cv_score(self, x, y, weights, groups, auxiliary, params, seed: int) -> float:
         from sklearn.metrics import f1_score
-        from sklearn.model_selection import StratifiedGroupKFold
 
-        folds = StratifiedGroupKFold(n_splits=self.search.folds, shuffle=True, random_state=seed)
+        from train.models.selection import fold_rows
+
         scores = []
-        for fit_rows, score_rows in folds.split(x, y, groups):
+        for fit_rows, score_rows in fold_rows(groups, y, auxiliary, self.search.folds, seed):
             predicted = self._fit_one(x[fit_rows], y[fit_rows], weights[fit_rows], params, seed).predict(x[score_rows])
             scores.append(f1_score(y[score_rows], predicted, average="macro"))
         return float(np.mean(scores))

@@ -2,6 +2,7 @@
 
 Every choice a lever makes (ensemble weights, decision thresholds, a tuned model) is made here, on the training
 articles alone: folds keep duplicate clusters together and are stratified on a task, and no test article is seen.
+Choices are scored on the target articles only: auxiliary articles train in every fold and are never held out.
 """
 
 from __future__ import annotations
@@ -18,21 +19,43 @@ from train.schema import Task
 Factory = Callable[[], ModelKind]
 
 
-def grouped_folds(articles: Articles, labels: dict[str, np.ndarray], tasks: list[Task], folds: int,
-                  seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def grouped_folds(articles: Articles, labels: dict[str, np.ndarray], tasks: list[Task], folds: int, seed: int,
+                  every_row: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """(fit rows, held-out rows) of `folds` folds: whole duplicate clusters, stratified on the rarest-labelled task.
 
-    Stratifying on the task whose smallest class is smallest keeps a few of its rare articles in every fold.
+    Stratifying on the task whose smallest class is smallest keeps a few of its rare articles in every fold. The
+    articles of auxiliary sources are fit in every fold and never held out (a choice is scored on the target data,
+    as evaluation is), unless `every_row` (cross-fitting, where every article needs a held-out prediction).
     """
+    strata = np.asarray(labels[_stratifying_task(labels, tasks)])
+    return fold_rows(articles.group_array(), strata, None if every_row else articles.auxiliary, folds, seed)
+
+
+def fold_rows(groups: np.ndarray, strata: np.ndarray, auxiliary: np.ndarray | None, folds: int,
+              seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, held-out rows) of stratified folds of whole groups; the `auxiliary` rows (a mask) fit in every fold."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    groups = articles.group_array()
-    if len(np.unique(groups)) < folds:
+    held_out = np.arange(len(groups))
+    if auxiliary is not None and auxiliary.any() and not auxiliary.all():
+        held_out = np.flatnonzero(~auxiliary)
+    always = np.setdiff1d(np.arange(len(groups)), held_out)
+    distinct = len(np.unique(groups[held_out]))
+    if distinct < folds:
         raise TaawunError(f"{folds}-fold cross-validation needs at least {folds} distinct articles (duplicate "
-                          f"clusters) in the training split; it has {len(np.unique(groups))}")
-    strata = np.asarray(labels[_stratifying_task(labels, tasks)])
+                          f"clusters) in the training split{' besides its auxiliary ones' if len(always) else ''}; "
+                          f"it has {distinct}")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return [(fit, held) for fit, held in splitter.split(np.zeros(len(articles)), strata, groups)]
+    return [(np.sort(np.concatenate([held_out[fit], always])), held_out[held])
+            for fit, held in splitter.split(np.zeros(len(held_out)), strata[held_out], groups[held_out])]
+
+
+def scored_labels(articles: Articles, labels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`labels` with the auxiliary articles' set to -1 (no label): what a choice is scored on. Their labels (mapped
+    sections, silver votes) train the models but say little about the target data's, which evaluation measures."""
+    if articles.auxiliary is None or not articles.auxiliary.any() or articles.auxiliary.all():
+        return labels
+    return {task: np.where(articles.auxiliary, -1, y) for task, y in labels.items()}
 
 
 def _stratifying_task(labels: dict[str, np.ndarray], tasks: list[Task]) -> str:
@@ -45,7 +68,8 @@ def _stratifying_task(labels: dict[str, np.ndarray], tasks: list[Task]) -> str:
 
 def out_of_fold_proba(factory: Factory, articles: Articles, labels: dict[str, np.ndarray],
                       splits: list[tuple[np.ndarray, np.ndarray]], context: FitContext) -> dict[str, np.ndarray]:
-    """Each article's probabilities from a model fit on the other folds (every article is held out once)."""
+    """Each article's probabilities from a model fit on the other folds (every article the folds hold out is held out
+    once; an article no fold holds out, an auxiliary one, keeps zeros and is never scored)."""
     out: dict[str, np.ndarray] = {}
     inner = replace(context, validation=None, log_metrics=None, on_trial=None, resume=False)
     for index, (fit_rows, held_rows) in enumerate(splits):
@@ -57,9 +81,3 @@ def out_of_fold_proba(factory: Factory, articles: Articles, labels: dict[str, np
             out.setdefault(task, np.zeros((len(articles), proba.shape[1])))[held_rows] = proba
     return out
 
-
-def mean_macro_f1(labels: dict[str, np.ndarray], proba: dict[str, np.ndarray]) -> float:
-    """Macro-F1 of the argmax predictions, averaged over the tasks (rows without a label left out)."""
-    from train.evaluation.metrics import labelled_macro_f1
-
-    return float(np.mean([labelled_macro_f1(labels[task], p) for task, p in proba.items()]))

@@ -29,7 +29,7 @@ from train.evaluation.tables import format_table
 from train.models import registry
 from train.models.base import Articles, FitContext, Labelled, split_labels
 from train.models.predictor import Predictor
-from train.models.selection import grouped_folds, out_of_fold_proba
+from train.models.selection import grouped_folds, out_of_fold_proba, scored_labels
 from train.models.self_training import self_train
 from train.models.thresholds import tune_thresholds
 from train.schema import Schema, load_gazetteers
@@ -256,7 +256,7 @@ def _thresholds(config, kind, tasks, articles: Articles, labels, model, context)
     else:
         splits = grouped_folds(articles, labels, tasks, choice.folds, config.seed)
         proba = out_of_fold_proba(lambda: kind(config.model, tasks), articles, labels, splits, context)
-        held_labels = labels
+        held_labels = scored_labels(articles, labels)
     return tune_thresholds(tasks, held_labels, proba, choice.tasks or None)
 
 

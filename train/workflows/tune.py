@@ -20,7 +20,7 @@ from train.errors import TaawunError
 from train.evaluation.metrics import labelled_macro_f1
 from train.models import registry
 from train.models.base import Articles, FitContext, split_labels
-from train.models.selection import grouped_folds, out_of_fold_proba
+from train.models.selection import grouped_folds, out_of_fold_proba, scored_labels
 from train.schema import Schema, Task
 
 
@@ -95,7 +95,8 @@ def choose(config: ExperimentConfig, split, tasks: list[Task], schema: Schema | 
     tune = config.tune
     targets = [task.target_field for task in tasks if task.target_field]
     labels = split_labels(split, tasks)
-    splits = grouped_folds(Articles.from_split(split, targets), labels, tasks, tune.folds, config.seed)
+    splits = tune_folds(tune, split, labels, tasks, config.seed)
+    scored = scored_labels(Articles.from_split(split), labels)  # auxiliary articles train in every fold, unscored
     context = FitContext(seed=config.seed, schema=schema,
                          work_dir=config.output_dir / config.tracking.experiment / "tune-work")
     trials = []
@@ -105,18 +106,44 @@ def choose(config: ExperimentConfig, split, tasks: list[Task], schema: Schema | 
             kind = registry.model_class(model_config.kind)
             proba = out_of_fold_proba(lambda k=kind, c=model_config: k(c, tasks), articles, labels, splits, context)
             name = name if weight is None or not tune.auxiliary_weights else f"{name} auxiliary_weight={weight}"
-            trials.append(Trial(name, model_config, _scores(labels, proba), proba, weight))
+            trials.append(Trial(name, model_config, _scores(scored, proba), proba, weight))
             if progress:
                 progress(trials[-1])
     best = max(trials, key=lambda t: t.objective)
     if tune.ensemble >= 2 and len(trials) >= 2:
         same_weight = [t for t in trials if t.auxiliary_weight == best.auxiliary_weight]
-        ensemble = _ensemble_trial(sorted(same_weight, key=lambda t: -t.objective)[: tune.ensemble], labels, tasks)
+        ensemble = _ensemble_trial(sorted(same_weight, key=lambda t: -t.objective)[: tune.ensemble], scored, tasks)
         trials.append(ensemble)
         if progress:
             progress(ensemble)
         best = max(trials, key=lambda t: t.objective)
     return trials, best
+
+
+def tune_folds(tune: TuneConfig, split, labels: dict[str, np.ndarray], tasks: list[Task],
+               seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds the trials are compared on: whole duplicate clusters, or whole values of `tune.group_by`."""
+    articles = Articles.from_split(split)
+    if tune.group_by:
+        articles.groups = column_groups(split, tune.group_by)
+        auxiliary = articles.auxiliary
+        held = articles.groups if auxiliary is None or auxiliary.all() else articles.groups[~auxiliary]
+        values = sorted(set(held))
+        if len(values) < tune.folds:
+            raise TaawunError(f"tune.group_by: {tune.group_by}: the training split has {len(values)} distinct values "
+                              f"({', '.join(values)}) for {tune.folds} folds; set tune.folds to at most {len(values)}")
+    return grouped_folds(articles, labels, tasks, tune.folds, seed)
+
+
+def column_groups(split, column: str) -> np.ndarray:
+    """Each article's value of `column`, a duplicate cluster taking its first article's (clusters stay whole)."""
+    if column not in split.column_names:
+        raise TaawunError(f"tune.group_by: the dataset has no column {column!r}; it has "
+                          f"{', '.join(split.column_names)}")
+    first: dict[Any, str] = {}
+    clusters = split["cluster"] if "cluster" in split.column_names else range(len(split))
+    values = [str(first.setdefault(cluster, value)) for cluster, value in zip(clusters, split[column], strict=True)]
+    return np.asarray(values)
 
 
 def _scores(labels: dict[str, np.ndarray], proba: dict[str, np.ndarray]) -> dict[str, float]:
@@ -165,7 +192,9 @@ def _log_trials(run, trials: list[Trial], chosen: Trial, tune: TuneConfig) -> No
 
     mlflow.set_tracking_uri(run.tracking_uri)
     with mlflow.start_run(run_id=run.run_id):
-        mlflow.set_tag("taawun.tuned", f"{len(trials)} trials, {tune.folds}-fold grouped cross-validation")
+        grouped = f"grouped by {tune.group_by}" if tune.group_by else "grouped by duplicate cluster"
+        mlflow.set_tag("taawun.tuned", f"{len(trials)} trials, {tune.folds}-fold cross-validation {grouped}, scored on "
+                                       "the target articles (auxiliary ones train in every fold)")
         for trial in trials:
             with mlflow.start_run(run_name=f"trial {trial.name}", nested=True):
                 mlflow.set_tags({"taawun.trial": trial.name, "taawun.trial_chosen": str(trial is chosen).lower()})

@@ -17,7 +17,7 @@ from train.errors import TaawunError
 from train.models import registry
 from train.models.base import Articles, FitContext, ModelKind
 from train.models.ensemble.config import EnsembleConfig
-from train.models.selection import grouped_folds, out_of_fold_proba
+from train.models.selection import grouped_folds, out_of_fold_proba, scored_labels
 from train.schema import Task
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -55,7 +55,8 @@ class EnsembleModel(ModelKind):
             kind = registry.model_class(member_config.kind)
             oof.append(out_of_fold_proba(lambda k=kind, c=member_config: k(c, self.tasks), articles, labels, splits,
                                          _member_context(context, index)))
-        return {task.name: best_weights([proba[task.name] for proba in oof], labels[task.name], self.config.step)
+        scored = scored_labels(articles, labels)
+        return {task.name: best_weights([proba[task.name] for proba in oof], scored[task.name], self.config.step)
                 for task in self.tasks}
 
     def predict_proba(self, articles: Articles) -> dict[str, np.ndarray]:

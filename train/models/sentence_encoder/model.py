@@ -117,7 +117,8 @@ class SentenceEncoderModel(ModelKind):
         logits = {}
         for task in self._evidence_tasks():
             y = _positive(labels[task.name], task)
-            folds = grouped_folds(articles, {task.name: labels[task.name]}, [task], config.folds, context.seed)
+            folds = grouped_folds(articles, {task.name: labels[task.name]}, [task], config.folds, context.seed,
+                                  every_row=True)
             logits[task.name] = np.zeros(len(articles))
             for fit_rows, held_rows in folds:
                 part = _subset(vectors, bounds, fit_rows)
