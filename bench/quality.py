@@ -9,7 +9,8 @@ the labels CNN has (CNN has no culture article).
 Nothing is chosen on a test fold: the weak rules were written from the labeling guideline, and every weight,
 threshold and model choice is made on the training part of each fold (inner cross-validation, `taawun tune`'s code).
 
-    .venv/bin/python bench/quality.py [--folds 5] [--skip-ant] [--skip-gold] [--rows NAME ...] [--cache DIR]
+    .venv/bin/python bench/quality.py [--folds 5] [--skip-ant] [--skip-gold] [--rows NAME ...] [--ant-rows NAME ...]
+        [--cache DIR]
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def cross_validate(row: dict, built, schema, held_out: list[set[str]]) -> dict[s
     for index, held in enumerate(held_out):
         train_split, test_split = fold_parts(built[row["data"]], held)
         started = time.perf_counter()
-        predict = fit_row(row, train_split, schema, index)
+        predict, _ = fit_row(row, train_split, schema, index)
         seconds.append(time.perf_counter() - started)
         test = common.labelled(test_split, tasks)
         for task, labels in predict(test.articles).items():
@@ -164,7 +165,8 @@ def cross_validate(row: dict, built, schema, held_out: list[set[str]]) -> dict[s
 
 
 def fit_row(row: dict, split, schema, fold: int):
-    """Fit what the row describes on a fold's training split; returns articles -> {task: predicted class}."""
+    """Fit what the row describes on a fold's training split; returns articles -> {task: predicted class}, and the
+    seconds its model choice took (0 without `tune`)."""
     from train.config.experiment import ExperimentConfig
     from train.evaluation.metrics import decide
     from train.models.base import Articles, FitContext, split_labels
@@ -173,16 +175,19 @@ def fit_row(row: dict, split, schema, fold: int):
 
     tasks = schema.tasks
     if row.get("reference"):
-        return reference(split, tasks)
+        return reference(split, tasks), 0.0
     settings = {"data": "unused", "model": {"kind": "tfidf"}, **row.get("experiment", {}),
                 "output_dir": str(WORK / "runs"), "tracking": {"experiment": f"fold-{fold}"}}
     if row.get("tune"):
         settings["tune"] = row["tune"]
     config = ExperimentConfig.model_validate(settings)
+    started = time.perf_counter()
     if config.tune:
-        _, chosen = choose(config, split, tasks, schema)
+        _, chosen = choose(config, split, tasks, schema, progress=lambda trial: print(
+            f"    trial {trial.name}: {trial.objective:.3f}", file=sys.stderr, flush=True))
         print(f"    chosen: {chosen.name}", file=sys.stderr, flush=True)
         config = config.model_copy(update={"model": chosen.config, "auxiliary_weight": chosen.auxiliary_weight})
+    choosing = time.perf_counter() - started
     articles = Articles.from_split(split, [], config.auxiliary_weight)
     model, facts = fit_model(config, tasks, articles, split_labels(split, tasks),
                              FitContext(seed=common.SEED, schema=schema, work_dir=WORK / "work"))
@@ -191,7 +196,7 @@ def fit_row(row: dict, split, schema, fold: int):
     def predict(test) -> dict[str, np.ndarray]:
         proba = model.predict_proba(test)
         return {task.name: decide(proba[task.name], task.positive_index, thresholds.get(task.name)) for task in tasks}
-    return predict
+    return predict, choosing
 
 
 def reference(split, tasks):
@@ -247,8 +252,9 @@ def gold_table(selected: dict, count: int) -> list[str]:
 
 
 # -- ANT, CNN held out ------------------------------------------------------------------------------------------------
-def ant_table() -> list[str]:
-    """Section macro-F1 over the labels CNN has, and training time, for the default and the tuned ensemble."""
+def ant_table(only: list[str] | None = None) -> list[str]:
+    """Section macro-F1 over the labels CNN has, and training time (the model choice's apart), of the ANT rows (those
+    whose name starts with one of `only`, when given)."""
     from sklearn.metrics import f1_score
 
     built, schema = common.dataset("ant", WORK)
@@ -265,17 +271,25 @@ def ant_table() -> list[str]:
             "kind": "ensemble", "folds": 3, "members": [
                 {"kind": "tfidf"}, {"kind": "tfidf", "classifier": "linear_svm"},
                 {"kind": "tfidf", "classifier": "complement_nb"}]}}},
+        # The three training outlets, one per fold: the choice is made for an outlet the candidates never saw.
+        "tfidf classifiers tuned with outlets held out (tune.group_by: source)": {"tune": {
+            "folds": 3, "group_by": "source", "candidates": [
+                {"kind": "tfidf", "classifier": "linear_svm", "grid": {"params.C": [0.1, 0.5, 2.0]}},
+                {"kind": "tfidf", "classifier": "complement_nb", "grid": {"params.alpha": [0.1, 0.3, 1.0]}},
+                {"kind": "tfidf"}]}},
     }
     lines = []
     for name, row in candidates.items():
+        if only and not any(name.startswith(prefix) for prefix in only):
+            continue
         started = time.perf_counter()
-        predict = fit_row({**row, "data": "ant"}, train, schema, 0)
-        seconds = time.perf_counter() - started
+        predict, choosing = fit_row({**row, "data": "ant"}, train, schema, 0)
+        seconds = time.perf_counter() - started - choosing
         predicted = predict(common.labelled(test, tasks).articles)["section"]
         score = f1_score(y, predicted, labels=present, average="macro", zero_division=0)
-        lines.append([name, f"{score:.3f}", f"{seconds:.1f}"])
+        lines.append([name, f"{score:.3f}", f"{seconds:.1f}", f"{choosing:.0f}" if choosing else ""])
         print(common.row(lines[-1]), flush=True)
-    return common.table(["model", "section macro-F1 over CNN's labels", "train s"], lines)
+    return common.table(["model", "section macro-F1 over CNN's labels", "train s", "choice s"], lines)
 
 
 def main() -> None:
@@ -284,6 +298,7 @@ def main() -> None:
     parser.add_argument("--skip-ant", action="store_true")
     parser.add_argument("--skip-gold", action="store_true")
     parser.add_argument("--rows", nargs="*", help="only the gold rows whose name starts with one of these")
+    parser.add_argument("--ant-rows", nargs="*", help="only the ANT rows whose name starts with one of these")
     parser.add_argument("--cache", type=Path, default=WORK / "cache", help="sentence-embedding cache")
     args = parser.parse_args()
     common.require()
@@ -296,7 +311,7 @@ def main() -> None:
         title = f"gold, {args.folds}-fold grouped cross-validation (pooled):"
         lines += [title, "", *gold_table(selected, args.folds), ""]
     if not args.skip_ant:
-        lines += ["ANT, CNN held out:", "", *ant_table()]
+        lines += ["ANT, CNN held out:", "", *ant_table(args.ant_rows)]
     print("\n" + "\n".join(lines))
     (WORK / "table.md").write_text("\n".join([provenance(started), "", *lines]) + "\n", encoding="utf-8")
 
