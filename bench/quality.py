@@ -87,6 +87,7 @@ def rows(cache: Path) -> dict[str, dict[str, Any]]:
         "ensemble of six (each member with and without rule features): default.yaml": {"data": "gold", "experiment": {
             "model": six}},
         "auxiliary + silver, ensemble of six": {"data": "all", "experiment": {"model": six}},
+        "auxiliary (sections, no silver), ensemble of six": {"data": "sections", "experiment": {"model": six}},
     }
 
 
