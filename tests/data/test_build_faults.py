@@ -27,10 +27,10 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".built"))
 
 
-def _taawun(*args, cwd: Path) -> subprocess.Popen:
+def _taawun(*args, cwd: Path, stderr=subprocess.PIPE) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "train", *map(str, args)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
 
 
 def _dead_pid() -> int:
@@ -234,10 +234,21 @@ def test_two_builds_of_one_output_at_once(tmp_path):
 
 
 def test_two_commands_needing_one_dataset_at_once_build_it_once(tmp_path):
+    from train.data.dataset import build_lock
+
     config = _big_corpus(tmp_path)
-    commands = [_taawun("evaluate", LEGACY_MODEL, "--input", config, "--split", "test", "--no-log", "--json",
-                        cwd=tmp_path) for _ in range(2)]
-    outcomes = [(command.pid, *command.communicate(timeout=300)) for command in commands]
+    logs = [tmp_path / f"stderr-{index}.txt" for index in range(2)]
+    # The test holds the build lock until both commands wait on it, so they race for it however slowly each starts.
+    with build_lock(tmp_path / "built", wait=False):
+        commands = [_taawun("evaluate", LEGACY_MODEL, "--input", config, "--split", "test", "--no-log", "--json",
+                            cwd=tmp_path, stderr=log.open("w", encoding="utf-8")) for log in logs]
+        deadline = time.monotonic() + 120
+        while not all("waiting for taawun" in log.read_text(encoding="utf-8") for log in logs):
+            assert time.monotonic() < deadline and all(c.poll() is None for c in commands), \
+                [log.read_text(encoding="utf-8") for log in logs]
+            time.sleep(0.1)
+    outcomes = [(command.pid, command.communicate(timeout=300)[0], log.read_text(encoding="utf-8"))
+                for command, log in zip(commands, logs, strict=True)]
     assert [command.returncode for command in commands] == [0, 0], outcomes
     builders = [pid for pid, _, err in outcomes if "building the dataset" in err]
     assert len(builders) == 1, outcomes
