@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import numpy as np
 import yaml
 
-from tests.helpers import ROOT, experiment_file, run_cli, sample_articles, write_config, write_jsonl
+from tests.helpers import ROOT, experiment_file, printed_run_id, run_cli, sample_articles, write_config, write_jsonl
 
 TUNE = {"folds": 3, "ensemble": 2,
         "candidates": [{"kind": "tfidf", "grid": {"params.C": [1.0, 10.0]}},
@@ -23,7 +22,7 @@ def _tune(folder, data) -> tuple[dict, dict]:
     result = run_cli("tune", config)
     assert result.exit_code == 0, result.output
     chosen = yaml.safe_load(result.output.split("use as they are):\n", 1)[1].split("\n\n", 1)[0])
-    run_id = re.search(r"^run (\w+) ", result.output, re.M).group(1)
+    run_id = printed_run_id(result.output)
     model = json.loads(next(folder.glob(f"runs/tests/{run_id}/model/model.json")).read_text())
     assert "<- chosen" in result.output
     metrics = json.loads(next(folder.glob(f"runs/tests/{run_id}/evaluation/metrics.json")).read_text())["test"]
@@ -53,7 +52,7 @@ def test_tune_chooses_on_the_training_split_only(tmp_path, sample_dataset):
 def _tags(folder, output: str) -> dict:
     from mlflow import MlflowClient
 
-    run_id = re.search(r"^run (\w+) ", output, re.M).group(1)
+    run_id = printed_run_id(output)
     return MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").get_run(run_id).data.tags
 
 
@@ -103,14 +102,14 @@ def test_tune_group_by_holds_out_whole_outlets(tmp_path, sample_dataset):
     import datasets
 
     from train.config.experiment import TuneConfig
-    from train.models.base import split_labels
+    from train.models.base import Articles, split_labels
     from train.schema import Schema
     from train.workflows.tune import column_groups, tune_folds
 
     split = datasets.load_from_disk(str(sample_dataset))["train"]
     tasks = Schema.model_validate(yaml.safe_load((ROOT / "configs" / "schema.yaml").read_text())).tasks
     folds = tune_folds(TuneConfig(candidates=[{"kind": "tfidf"}], folds=3, group_by="source"), split,
-                       split_labels(split, tasks), tasks, seed=13)
+                       Articles.from_split(split), split_labels(split, tasks), tasks, seed=13)
     # An outlet's copy of another outlet's article (syndication) goes with its duplicate cluster, never apart from it.
     outlet, cluster, group = np.asarray(split["source"]), np.asarray(split["cluster"]), column_groups(split, "source")
     assert 0 < (group != outlet).sum() <= 8 and set(group) == set(outlet)

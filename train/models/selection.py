@@ -33,13 +33,11 @@ def grouped_folds(articles: Articles, labels: dict[str, np.ndarray], tasks: list
 
 def fold_rows(groups: np.ndarray, strata: np.ndarray, auxiliary: np.ndarray | None, folds: int,
               seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(fit rows, held-out rows) of stratified folds of whole groups; the `auxiliary` rows (a mask) fit in every fold."""
+    """(fit rows, held-out rows) of stratified folds of whole groups; `auxiliary` rows (a mask) fit in every fold."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    held_out = np.arange(len(groups))
-    if auxiliary is not None and auxiliary.any() and not auxiliary.all():
-        held_out = np.flatnonzero(~auxiliary)
-    always = np.setdiff1d(np.arange(len(groups)), held_out)
+    scored = target_mask(auxiliary, len(groups))
+    held_out, always = np.flatnonzero(scored), np.flatnonzero(~scored)
     distinct = len(np.unique(groups[held_out]))
     if distinct < folds:
         raise TaawunError(f"{folds}-fold cross-validation needs at least {folds} distinct articles (duplicate "
@@ -50,12 +48,20 @@ def fold_rows(groups: np.ndarray, strata: np.ndarray, auxiliary: np.ndarray | No
             for fit, held in splitter.split(np.zeros(len(held_out)), strata[held_out], groups[held_out])]
 
 
+def target_mask(auxiliary: np.ndarray | None, n: int) -> np.ndarray:
+    """The rows folds hold out and choices are scored on: those not auxiliary (all `n` when none or all are)."""
+    if auxiliary is None or auxiliary.all():
+        return np.ones(n, dtype=bool)
+    return ~auxiliary
+
+
 def scored_labels(articles: Articles, labels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`labels` with the auxiliary articles' set to -1 (no label): what a choice is scored on. Their labels (mapped
     sections, silver votes) train the models but say little about the target data's, which evaluation measures."""
-    if articles.auxiliary is None or not articles.auxiliary.any() or articles.auxiliary.all():
+    scored = target_mask(articles.auxiliary, len(articles))
+    if scored.all():
         return labels
-    return {task: np.where(articles.auxiliary, -1, y) for task, y in labels.items()}
+    return {task: np.where(scored, y, -1) for task, y in labels.items()}
 
 
 def _stratifying_task(labels: dict[str, np.ndarray], tasks: list[Task]) -> str:

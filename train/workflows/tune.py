@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from train.errors import TaawunError
 from train.evaluation.metrics import labelled_macro_f1
 from train.models import registry
 from train.models.base import Articles, FitContext, split_labels
-from train.models.selection import grouped_folds, out_of_fold_proba, scored_labels
+from train.models.selection import grouped_folds, out_of_fold_proba, scored_labels, target_mask
 from train.schema import Schema, Task
 
 
@@ -95,8 +95,9 @@ def choose(config: ExperimentConfig, split, tasks: list[Task], schema: Schema | 
     tune = config.tune
     targets = [task.target_field for task in tasks if task.target_field]
     labels = split_labels(split, tasks)
-    splits = tune_folds(tune, split, labels, tasks, config.seed)
-    scored = scored_labels(Articles.from_split(split), labels)  # auxiliary articles train in every fold, unscored
+    whole = Articles.from_split(split, targets)
+    splits = tune_folds(tune, split, whole, labels, tasks, config.seed)
+    scored = scored_labels(whole, labels)  # auxiliary articles train in every fold, unscored
     context = FitContext(seed=config.seed, schema=schema,
                          work_dir=config.output_dir / config.tracking.experiment / "tune-work")
     trials = []
@@ -120,15 +121,13 @@ def choose(config: ExperimentConfig, split, tasks: list[Task], schema: Schema | 
     return trials, best
 
 
-def tune_folds(tune: TuneConfig, split, labels: dict[str, np.ndarray], tasks: list[Task],
+def tune_folds(tune: TuneConfig, split, articles: Articles, labels: dict[str, np.ndarray], tasks: list[Task],
                seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The folds the trials are compared on: whole duplicate clusters, or whole values of `tune.group_by`."""
-    articles = Articles.from_split(split)
+    """The folds the trials are compared on (`articles`: the split's): whole duplicate clusters, or whole values of
+    `tune.group_by`."""
     if tune.group_by:
-        articles.groups = column_groups(split, tune.group_by)
-        auxiliary = articles.auxiliary
-        held = articles.groups if auxiliary is None or auxiliary.all() else articles.groups[~auxiliary]
-        values = sorted(set(held))
+        articles = replace(articles, groups=column_groups(split, tune.group_by))
+        values = sorted(set(articles.groups[target_mask(articles.auxiliary, len(articles))]))
         if len(values) < tune.folds:
             raise TaawunError(f"tune.group_by: {tune.group_by}: the training split has {len(values)} distinct values "
                               f"({', '.join(values)}) for {tune.folds} folds; set tune.folds to at most {len(values)}")
