@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,6 +34,11 @@ WORDS = ("وزير الخارجية الحكومة البرلمان الاقتص
          "الفريق البطولة الهدف المدرب الكتاب الرواية المسرح التقنية الذكاء الاصطناعي القمر الصناعي الإنترنت "
          "المدرسة اللاجئين الفيضانات الطريق الحادث العاصمة المدينة الشعب الأحزاب الانتخابات المفاوضات").split()
 
+
+
+def printed_run_id(output: str) -> str:
+    """The MLflow run id that `taawun train` or `tune` printed (its `run ID ...` line)."""
+    return re.search(r"^run (\w+) ", output, re.M).group(1)
 
 
 def sample_articles() -> list[dict]:

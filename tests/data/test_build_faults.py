@@ -240,8 +240,11 @@ def test_two_commands_needing_one_dataset_at_once_build_it_once(tmp_path):
     logs = [tmp_path / f"stderr-{index}.txt" for index in range(2)]
     # The test holds the build lock until both commands wait on it, so they race for it however slowly each starts.
     with build_lock(tmp_path / "built", wait=False):
-        commands = [_taawun("evaluate", LEGACY_MODEL, "--input", config, "--split", "test", "--no-log", "--json",
-                            cwd=tmp_path, stderr=log.open("w", encoding="utf-8")) for log in logs]
+        commands = []
+        for log in logs:
+            with log.open("w", encoding="utf-8") as stderr:  # the child keeps its own copy of the descriptor
+                commands.append(_taawun("evaluate", LEGACY_MODEL, "--input", config, "--split", "test", "--no-log",
+                                        "--json", cwd=tmp_path, stderr=stderr))
         deadline = time.monotonic() + 120
         while not all("waiting for taawun" in log.read_text(encoding="utf-8") for log in logs):
             assert time.monotonic() < deadline and all(c.poll() is None for c in commands), \

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.helpers import ROOT, SCHEMA, experiment_file, run_cli, sample_articles, write_config, write_jsonl
+from tests.helpers import (
+    ROOT,
+    SCHEMA,
+    experiment_file,
+    printed_run_id,
+    run_cli,
+    sample_articles,
+    write_config,
+    write_jsonl,
+)
 
 RARE = {"sports": "Sport", "health": "Health", "culture": "Culture", "technology": "Tech"}
 
 
 def _test_metrics(output: str, run_dir) -> dict:
-    run_id = re.search(r"^run (\w+) ", output, re.M).group(1)
+    run_id = printed_run_id(output)
     return json.loads(next(run_dir.glob(f"runs/tests/{run_id}/evaluation/metrics.json")).read_text())["test"]
 
 
@@ -61,7 +69,7 @@ def _train(folder, data, **overrides) -> tuple[dict, str]:
     folder.mkdir(parents=True, exist_ok=True)
     result = run_cli("train", experiment_file(folder, data, **overrides))
     assert result.exit_code == 0, result.output
-    run_id = re.search(r"^run (\w+) ", result.output, re.M).group(1)
+    run_id = printed_run_id(result.output)
     return _test_metrics(result.output, folder), run_id
 
 
