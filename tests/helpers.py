@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import random
@@ -34,6 +35,14 @@ WORDS = ("وزير الخارجية الحكومة البرلمان الاقتص
          "الفريق البطولة الهدف المدرب الكتاب الرواية المسرح التقنية الذكاء الاصطناعي القمر الصناعي الإنترنت "
          "المدرسة اللاجئين الفيضانات الطريق الحادث العاصمة المدينة الشعب الأحزاب الانتخابات المفاوضات").split()
 
+
+
+def bench_module(name: str):
+    """bench/NAME.py loaded as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def printed_run_id(output: str) -> str:

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import datasets
 
+from tests.helpers import ROOT, bench_module
 from train.schema import load_schema
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _quality_module():
-    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "bench" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_unlabel_removes_one_label_of_one_outlet_only():
@@ -27,6 +16,6 @@ def test_unlabel_removes_one_label_of_one_outlet_only():
          "section": [names.index("internationalNews"), names.index("sport"), names.index("internationalNews"), -1]},
         features=datasets.Features({"source": datasets.Value("string"),
                                     "section": datasets.ClassLabel(names=names)}))
-    changed = _quality_module().unlabel(split, schema, source="alarabia", label="internationalNews")
+    changed = bench_module("quality").unlabel(split, schema, source="alarabia", label="internationalNews")
     assert changed["section"] == [-1, names.index("sport"), names.index("internationalNews"), -1]
     assert changed.features["section"] == split.features["section"]

@@ -3,21 +3,11 @@ pooled predictions directly."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.helpers import bench_module
 from train.evaluation.metrics import TaskPredictions, compute_metrics
-
-
-def _report_module():
-    path = Path(__file__).resolve().parents[1] / "bench" / "report.py"
-    spec = importlib.util.spec_from_file_location("bench_report", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _predictions(rng, n: int, labels: list[str], positive: str | None) -> TaskPredictions:
@@ -30,7 +20,7 @@ def _predictions(rng, n: int, labels: list[str], positive: str | None) -> TaskPr
 
 @pytest.mark.parametrize(("labels", "positive"), [(["a", "b", "c", "d"], None), (["yes", "no", "unused"], "yes")])
 def test_pooled_folds_equal_the_metrics_of_all_predictions(labels, positive):
-    report = _report_module()
+    report = bench_module("report")
     rng = np.random.default_rng(3)
     folds = [_predictions(rng, n, labels, positive) for n in (40, 37, 45)]
     matrices = [compute_metrics(fold, bootstrap=0)["confusion_matrix"] for fold in folds]
