@@ -2,8 +2,9 @@
 
 Heads train on the rows that have a label for their task, weighted by the articles' weights (times balanced class
 weights when asked). A `search` tries every combination of a grid per task, scored by macro-F1 with cross-validation
-grouped by duplicate cluster (or on the validation split), and keeps the best. Classifiers are saved with skops,
-never pickle, one file per task.
+grouped by duplicate cluster (or on the validation split), and keeps the best; it may also choose, per task, the weight
+of the auxiliary articles (0: the head trains on the target articles alone). Classifiers are saved with skops, never
+pickle, one file per task.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import itertools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train import progress
 from train.errors import TaawunError
@@ -41,9 +42,20 @@ class SearchConfig(BaseModel):
     """Hyperparameter search per task: every combination of `grid`, scored by macro-F1, is an MLflow child run."""
 
     model_config = ConfigDict(extra="forbid")
-    grid: dict[str, list[Any]] = Field(min_length=1)
+    grid: dict[str, list[Any]] = Field(default={}, description="classifier parameters, each with its values")
+    auxiliary_weights: list[Annotated[float, Field(ge=0)]] = Field(default=[], description=(
+        "weights of the auxiliary articles to try for each task's head (0: target articles only); the articles' own "
+        "weights when empty"))
     on: Literal["cv", "validation"] = "cv"
     folds: int = Field(default=3, ge=2)
+
+    @model_validator(mode="after")
+    def _check_something_to_search(self) -> SearchConfig:
+        if not self.grid and not self.auxiliary_weights:
+            raise ValueError("give a `grid` of classifier parameters, `auxiliary_weights`, or both")
+        if any(not isinstance(values, list) or not values for values in self.grid.values()):
+            raise ValueError("grid: give each parameter a non-empty list of values")
+        return self
 
 
 class TaskHeads:
@@ -66,14 +78,14 @@ class TaskHeads:
             rows = np.flatnonzero(y >= 0)  # -1: no label for this task (it did not apply)
             require_two_classes(task, y[rows])
             x = features(task, articles)[rows]
-            params = self.params
+            params, weights = self.params, weights[rows]
             if self.search:
                 progress.step(f"searching {task.name}: {self._trials()}")
                 auxiliary = None if articles.auxiliary is None else articles.auxiliary[rows]
-                params = self._search(task, features, x, y[rows], weights[rows], articles.group_array()[rows],
-                                      auxiliary, context)
-            progress.step(f"fitting {task.name}: {self.classifier} on {len(rows)} articles")
-            self.classifiers[task.name] = self._fit_one(x, y[rows], weights[rows], params, context.seed)
+                params, weights = self._search(task, features, x, y[rows], weights, articles.group_array()[rows],
+                                               auxiliary, context)
+            progress.step(f"fitting {task.name}: {self.classifier} on {int(np.sum(weights > 0))} articles")
+            self.classifiers[task.name] = self._fit_one(x, y[rows], weights, params, context.seed)
 
     def predict_proba(self, features: Features, articles: Articles) -> dict[str, np.ndarray]:
         """{task: (articles, labels)} probabilities; labels a head never saw get 0."""
@@ -87,6 +99,10 @@ class TaskHeads:
         return out
 
     def _fit_one(self, x, y: np.ndarray, weights: np.ndarray, params: dict[str, Any], seed: int):
+        """A classifier fit on the rows of non-zero weight."""
+        if not np.all(weights > 0):
+            keep = np.flatnonzero(weights > 0)
+            x, y, weights = x[keep], y[keep], weights[keep]
         if self.class_weight == "balanced":
             from sklearn.utils.class_weight import compute_sample_weight
 
@@ -97,26 +113,37 @@ class TaskHeads:
     def _trials(self) -> str:
         """How many fits a search makes, for progress lines."""
         combinations = int(np.prod([len(values) for values in self.search.grid.values()]))
+        combinations *= max(1, len(self.search.auxiliary_weights))
         how = "on the validation split" if self.search.on == "validation" else (
             f"by {self.search.folds}-fold cross-validation")
         return f"{combinations} combination(s) {how}"
 
     def _search(self, task: Task, features: Features, x, y, weights, groups, auxiliary,
-                context: FitContext) -> dict[str, Any]:
-        """Every combination of the grid, scored by macro-F1 (on target articles, never auxiliary ones); the best
-        parameters (first on ties)."""
+                context: FitContext) -> tuple[dict[str, Any], np.ndarray]:
+        """Every combination of the grid (and of the auxiliary articles' weights), scored by macro-F1 on target
+        articles, never auxiliary ones; the best parameters and sample weights (first on ties)."""
+        choices = self.search.auxiliary_weights
+        if choices and (auxiliary is None or not auxiliary.any()):
+            raise TaawunError(f"model.search.auxiliary_weights: the training data has no auxiliary article labelled "
+                              f"for {task.name}; drop the option, or train on a data config with an auxiliary source")
+        if 0 in choices and auxiliary.all():
+            raise TaawunError(f"model.search.auxiliary_weights: 0 leaves {task.name} no article to train on (none of "
+                              "its target articles is labelled); drop 0 from the list")
         keys = list(self.search.grid)
-        best, best_score = self.params, -1.0
-        for values in itertools.product(*(self.search.grid[k] for k in keys)):
-            params = {**self.params, **dict(zip(keys, values, strict=True))}
-            if self.search.on == "validation":
-                score = self._validation_score(task, features, x, y, weights, params, context)
-            else:
-                score = self._cv_score(x, y, weights, groups, auxiliary, params, context.seed)
-            if context.on_trial:
-                context.on_trial(task.name, params, score)
-            if score > best_score:
-                best, best_score = params, score
+        best, best_score = (self.params, weights), -1.0
+        for weight in choices or [None]:
+            trial_weights = weights if weight is None else np.where(auxiliary, weight, weights)
+            for values in itertools.product(*(self.search.grid[k] for k in keys)):
+                params = {**self.params, **dict(zip(keys, values, strict=True))}
+                if self.search.on == "validation":
+                    score = self._validation_score(task, features, x, y, trial_weights, params, context)
+                else:
+                    score = self._cv_score(x, y, trial_weights, groups, auxiliary, params, context.seed)
+                if context.on_trial:
+                    shown = params if weight is None else {**params, "auxiliary_weight": weight}
+                    context.on_trial(task.name, shown, score)
+                if score > best_score:
+                    best, best_score = (params, trial_weights), score
         return best
 
     def _validation_score(self, task, features, x, y, weights, params, context: FitContext) -> float:
