@@ -27,29 +27,45 @@ def _test_metrics(output: str, run_dir) -> dict:
     return json.loads(next(run_dir.glob(f"runs/tests/{run_id}/evaluation/metrics.json")).read_text())["test"]
 
 
-def test_an_auxiliary_corpus_teaches_the_labels_the_target_data_lacks(tmp_path):
-    """The target's training articles have no sports, health, culture or technology; an auxiliary corpus does."""
+def _rare_topics_scenario(tmp_path, cooperation: str | None = None) -> tuple[list[dict], dict, list[dict]]:
+    """The target's training articles have no sports, health, culture or technology; an auxiliary corpus of such
+    articles labels their topic (a section name mapped onto it). With `cooperation`, the auxiliary articles also say
+    that label for every one of them, and a few rare-topic articles join the target's training articles (so that
+    cross-validation on them can see what the auxiliary ones teach). Returns the target's sources, the auxiliary
+    source and its articles."""
     articles = sample_articles()
     rare = [a for a in articles if a["topic"] in RARE]
     held = {a["id"] for i, a in enumerate(rare) if i % 2 == 0}
-    target = [a for a in articles if a["topic"] not in RARE]
+    kept = {a["id"] for i, a in enumerate(rare) if cooperation and i % 4 == 1}
+    target = [a for a in articles if a["topic"] not in RARE or a["id"] in kept]
     test = [a for a in rare if a["id"] in held] + target[::4]
     train = [a for a in target if a not in test]
-    auxiliary = [{"id": f"aux-{a['id']}", "title": a["title"], "text": a["text"], "section": RARE[a["topic"]]}
-                 for a in rare if a["id"] not in held]
+    auxiliary = [{"id": f"aux-{a['id']}", "title": a["title"], "text": a["text"], "section": RARE[a["topic"]],
+                  "cooperation": cooperation} for a in rare if a["id"] not in held | kept]
     labels = {task: task for task in ("topic", "bilateral_security_cooperation", "stance")}
     sources = [{"path": str(write_jsonl(tmp_path / "train.jsonl", train)), "labels": labels},
                {"path": str(write_jsonl(tmp_path / "test.jsonl", test)), "labels": labels, "split": "test"}]
+    aux_labels = {"topic": "section", **({"bilateral_security_cooperation": "cooperation"} if cooperation else {})}
     aux_source = {"path": str(write_jsonl(tmp_path / "aux.jsonl", auxiliary)), "name": "sections",
-                  "fields": {"date": None, "source": None}, "labels": {"topic": "section"},
+                  "fields": {"date": None, "source": None}, "labels": aux_labels,
                   "label_map": {"topic": {value: key for key, value in RARE.items()}}, "auxiliary": True,
                   "weight": 0.5}
+    return sources, aux_source, auxiliary
+
+
+def _data_config(tmp_path, name: str, sources: list[dict]):
+    return write_config(tmp_path / f"data-{name}.yaml", {
+        "schema": str(SCHEMA), "sources": sources, "split": {"strategy": "file", "train": 0.85, "validation": 0.15,
+                                                             "test": 0.0},
+        "output": str(tmp_path / f"built-{name}")})
+
+
+def test_an_auxiliary_corpus_teaches_the_labels_the_target_data_lacks(tmp_path):
+    """The target's training articles have no sports, health, culture or technology; an auxiliary corpus does."""
+    sources, aux_source, auxiliary = _rare_topics_scenario(tmp_path)
     scores = {}
     for name, extra in (("without", []), ("with", [aux_source])):
-        data = write_config(tmp_path / f"data-{name}.yaml", {
-            "schema": str(SCHEMA), "sources": sources + extra, "split": {"strategy": "file", "train": 0.85,
-                                                                         "validation": 0.15, "test": 0.0},
-            "output": str(tmp_path / f"built-{name}")})
+        data = _data_config(tmp_path, name, sources + extra)
         folder = tmp_path / name
         folder.mkdir()
         result = run_cli("train", experiment_file(folder, data, evaluation={"splits": ["test"], "bootstrap": 0}))
@@ -63,6 +79,74 @@ def test_an_auxiliary_corpus_teaches_the_labels_the_target_data_lacks(tmp_path):
     assert scores["without"]["macro_f1"] <= 0.5  # four of eight labels never predicted
     assert scores["with"]["macro_f1"] >= 0.5 and scores["with"]["macro_f1"] - scores["without"]["macro_f1"] >= 0.25
     assert min(scores["with"]["per_class"][label]["f1"] for label in RARE) > 0
+
+
+def test_a_search_weighs_the_auxiliary_articles_per_task(tmp_path):
+    """The auxiliary articles teach the rare topics but call every one of them security cooperation (they are sports,
+    health, culture and technology news). Searched per task, the weights keep them for topic and drop them for
+    cooperation, on scores of the target articles alone."""
+    sources, aux_source, _ = _rare_topics_scenario(tmp_path, cooperation="yes")
+    data = _data_config(tmp_path, "misleading", sources + [aux_source])
+    tasks, evaluation = ["topic", "bilateral_security_cooperation"], {"splits": ["test"], "bootstrap": 0}
+    fixed, _ = _train(tmp_path / "fixed", data, tasks=tasks, evaluation=evaluation)
+    searched, run_id = _train(tmp_path / "searched", data, tasks=tasks, evaluation=evaluation,
+                              model={"search": {"auxiliary_weights": [0, 1], "folds": 3}})
+    client = MlflowClient(f"sqlite:///{tmp_path / 'searched' / 'mlflow.db'}")
+    trials = client.search_runs([client.get_run(run_id).info.experiment_id],
+                                f"tags.mlflow.parentRunId = '{run_id}'")
+    best = {}
+    for trial in trials:
+        task = trial.data.tags["taawun.trial_task"]
+        score = trial.data.metrics[f"search/{task}/macro_f1"]
+        best.setdefault(task, []).append((score, float(trial.data.params["trial.auxiliary_weight"])))
+    assert sorted(len(v) for v in best.values()) == [2, 2]
+    assert max(best["topic"])[1] == 1.0 and max(best["bilateral_security_cooperation"])[1] == 0.0, best
+    cooperation = "bilateral_security_cooperation"
+    assert searched[cooperation]["per_class"]["yes"]["precision"] > fixed[cooperation]["per_class"]["yes"]["precision"]
+    assert searched[cooperation]["macro_f1"] - fixed[cooperation]["macro_f1"] >= 0.04, (searched, fixed)
+    assert searched["topic"]["macro_f1"] >= 0.5  # the rare topics still learnt from the auxiliary articles
+
+
+def test_searching_auxiliary_weights_without_auxiliary_articles_says_so(tmp_path, sample_dataset):
+    output = _refused(tmp_path, sample_dataset, tasks=["topic"], model={"search": {"auxiliary_weights": [0, 1]}})
+    assert "model.search.auxiliary_weights" in output and "no auxiliary article" in output
+
+
+def test_features_per_task_keep_an_auxiliary_corpus_out_of_the_other_tasks_vocabulary(tmp_path):
+    """An auxiliary corpus labelled for topic alone, whose made-up words are in every one of its articles, fills a
+    small shared vocabulary: stance then sees nothing of its own articles. Fit per task, stance's vocabulary comes
+    from the articles labelled for stance, and the saved model predicts with it."""
+    import random
+
+    rng = random.Random(7)
+    junk = ["".join(rng.choice("ثجحخذزشصضطظغ") for _ in range(6)) for _ in range(60)]
+    articles = sample_articles()
+    test, train = articles[::4], [a for i, a in enumerate(articles) if i % 4]
+    labels = {task: task for task in ("topic", "bilateral_security_cooperation", "stance")}
+    auxiliary = [{"id": f"aux-{i}", "title": junk[i % 60], "text": " ".join(rng.sample(junk, 60)) + ".",
+                  "section": "Sport"} for i in range(250)]
+    data = _data_config(tmp_path, "junk", [
+        {"path": str(write_jsonl(tmp_path / "train.jsonl", train)), "labels": labels},
+        {"path": str(write_jsonl(tmp_path / "test.jsonl", test)), "labels": labels, "split": "test"},
+        {"path": str(write_jsonl(tmp_path / "aux.jsonl", auxiliary)), "name": "sections", "auxiliary": True,
+         "fields": {"date": None, "source": None}, "labels": {"topic": "section"},
+         "label_map": {"topic": {"Sport": "sports"}}, "weight": 0.5}])
+    features = {"word_ngrams": [1, 1], "char_ngrams": None, "max_word_features": 60}
+    evaluation = {"splits": ["test"], "bootstrap": 0}
+    shared, _ = _train(tmp_path / "shared", data, tasks=["topic", "stance"], evaluation=evaluation,
+                       model={"features": features})
+    per_task, run_id = _train(tmp_path / "per-task", data, tasks=["topic", "stance"], evaluation=evaluation,
+                              model={"features": features, "features_per_task": True})
+    assert per_task["stance"]["macro_f1"] - shared["stance"]["macro_f1"] >= 0.15, (per_task["stance"], shared["stance"])
+    folder = next((tmp_path / "per-task").glob(f"runs/tests/{run_id}/model"))
+    vocabulary = {task: set(json.loads((folder / f"features-{task}" / "features.json").read_text())["unigrams"])
+                  for task in ("topic", "stance")}
+    assert len(vocabulary["topic"] & set(junk)) >= 50 and not vocabulary["stance"] & set(junk)
+    out = tmp_path / "predicted.jsonl"
+    source = write_jsonl(tmp_path / "new.jsonl", [{k: a[k] for k in ("id", "title", "text")} for a in test])
+    assert run_cli("predict", folder, "--input", source, "--output", out).exit_code == 0
+    predicted = [json.loads(line)["stance"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(predicted) == len(test) and len(set(predicted)) > 1
 
 
 def _train(folder, data, **overrides) -> tuple[dict, str]:

@@ -23,6 +23,9 @@ class TfidfConfig(BaseModel):
     search: SearchConfig | None = None
     rules_weight: float = Field(default=0.0, ge=0, description="the schema's labelling rules as features: this value "
                                                                "where a rule votes (0: off)")
+    features_per_task: bool = Field(default=False, description=(
+        "fit the features once per task, on the articles labelled for it (an auxiliary corpus labelled for one task "
+        "then shapes only that task's vocabulary); default: once, on every training article, shared by the tasks"))
 
     @model_validator(mode="after")
     def _fill_params(self):
