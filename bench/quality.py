@@ -96,6 +96,16 @@ def rows(cache: Path) -> dict[str, dict[str, Any]]:
         "auxiliary + silver, classifier and auxiliary weight chosen by inner CV": {"data": "all", "tune": {
             "candidates": [{"kind": "tfidf"}, {"kind": "tfidf", "classifier": "complement_nb"}], "folds": 3,
             "auxiliary_weights": [0.2, 0.5]}},
+        "auxiliary + silver + self-training on cooperation (logreg, 2 rounds, threshold 0.9)": {"data": "all",
+            "experiment": {"self_training": {"rounds": 2, "threshold": 0.9, "weight": 0.5, "tasks": [COOPERATION]}}},
+        "auxiliary + silver, auxiliary weight per task (0, 0.2, 1) by inner CV (logreg)": {"data": "all",
+            "experiment": {"model": {"kind": "tfidf", "search": {"auxiliary_weights": [0.0, 0.2, 1.0]}}}},
+        "auxiliary + silver, features per task (logreg)": {"data": "all", "experiment": {
+            "model": {"kind": "tfidf", "features_per_task": True}}},
+        "auxiliary + silver, features per task (complement NB)": {"data": "all", "experiment": {
+            "model": {"kind": "tfidf", "classifier": "complement_nb", "features_per_task": True}}},
+        "auxiliary + silver, features and auxiliary weight per task (logreg)": {"data": "all", "experiment": {
+            "model": {"kind": "tfidf", "features_per_task": True, "search": {"auxiliary_weights": [0.0, 0.2, 1.0]}}}},
     }
 
 
@@ -201,13 +211,19 @@ def fit_row(row: dict, split, schema, fold: int):
     choosing = time.perf_counter() - started if config.tune else 0.0
     articles = Articles.from_split(split, [], config.auxiliary_weight)
     model, facts = fit_model(config, tasks, articles, split_labels(split, tasks),
-                             FitContext(seed=common.SEED, schema=schema, work_dir=WORK / "work"))
+                             FitContext(seed=common.SEED, schema=schema, work_dir=WORK / "work", on_trial=show_trial))
     thresholds = facts.get("thresholds", {})
 
     def predict(test) -> dict[str, np.ndarray]:
         proba = model.predict_proba(test)
         return {task.name: decide(proba[task.name], task.positive_index, thresholds.get(task.name)) for task in tasks}
     return predict, choosing
+
+
+def show_trial(task: str, params: dict[str, Any], score: float) -> None:
+    """A head search's trial, on stderr: what it tried and its inner-CV macro-F1."""
+    tried = {key: value for key, value in params.items() if key in ("auxiliary_weight", "C", "alpha")}
+    print(f"    search {task} {tried}: {score:.3f}", file=sys.stderr, flush=True)
 
 
 def reference(split, tasks):

@@ -84,10 +84,10 @@ def test_an_auxiliary_corpus_teaches_the_labels_the_target_data_lacks(tmp_path):
 def test_a_search_weighs_the_auxiliary_articles_per_task(tmp_path):
     """The auxiliary articles teach the rare topics but call every one of them security cooperation (they are sports,
     health, culture and technology news). Searched per task, the weights keep them for topic and drop them for
-    cooperation, on scores of the target articles alone."""
+    cooperation, on scores of the target articles alone; stance, which they do not label, has nothing to choose."""
     sources, aux_source, _ = _rare_topics_scenario(tmp_path, cooperation="yes")
     data = _data_config(tmp_path, "misleading", sources + [aux_source])
-    tasks, evaluation = ["topic", "bilateral_security_cooperation"], {"splits": ["test"], "bootstrap": 0}
+    tasks, evaluation = ["topic", "bilateral_security_cooperation", "stance"], {"splits": ["test"], "bootstrap": 0}
     fixed, _ = _train(tmp_path / "fixed", data, tasks=tasks, evaluation=evaluation)
     searched, run_id = _train(tmp_path / "searched", data, tasks=tasks, evaluation=evaluation,
                               model={"search": {"auxiliary_weights": [0, 1], "folds": 3}})
@@ -99,6 +99,7 @@ def test_a_search_weighs_the_auxiliary_articles_per_task(tmp_path):
         task = trial.data.tags["taawun.trial_task"]
         score = trial.data.metrics[f"search/{task}/macro_f1"]
         best.setdefault(task, []).append((score, float(trial.data.params["trial.auxiliary_weight"])))
+    assert sorted(best) == ["bilateral_security_cooperation", "topic"]  # stance: no auxiliary label, no weight
     assert sorted(len(v) for v in best.values()) == [2, 2]
     assert max(best["topic"])[1] == 1.0 and max(best["bilateral_security_cooperation"])[1] == 0.0, best
     cooperation = "bilateral_security_cooperation"

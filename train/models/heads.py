@@ -72,6 +72,9 @@ class TaskHeads:
 
     def fit(self, features: Features, articles: Articles, labels: dict[str, np.ndarray], context: FitContext) -> None:
         """Fit every task's head on `features(task, articles)`; a search first picks its parameters."""
+        if self.search and self.search.auxiliary_weights and not _has_auxiliary(articles, slice(None)):
+            raise TaawunError("model.search.auxiliary_weights: the training data has no auxiliary article; drop the "
+                              "option, or train on a data config with an auxiliary source")
         for task in self.tasks:
             weights = articles.weights_for(task.name)
             y = np.asarray(labels[task.name])
@@ -79,7 +82,7 @@ class TaskHeads:
             require_two_classes(task, y[rows])
             x = features(task, articles)[rows]
             params, weights = self.params, weights[rows]
-            if self.search:
+            if self.search and (self.search.grid or _has_auxiliary(articles, rows)):
                 progress.step(f"searching {task.name}: {self._trials()}")
                 auxiliary = None if articles.auxiliary is None else articles.auxiliary[rows]
                 params, weights = self._search(task, features, x, y[rows], weights, articles.group_array()[rows],
@@ -122,10 +125,8 @@ class TaskHeads:
                 context: FitContext) -> tuple[dict[str, Any], np.ndarray]:
         """Every combination of the grid (and of the auxiliary articles' weights), scored by macro-F1 on target
         articles, never auxiliary ones; the best parameters and sample weights (first on ties)."""
-        choices = self.search.auxiliary_weights
-        if choices and (auxiliary is None or not auxiliary.any()):
-            raise TaawunError(f"model.search.auxiliary_weights: the training data has no auxiliary article labelled "
-                              f"for {task.name}; drop the option, or train on a data config with an auxiliary source")
+        # A task no auxiliary article is labelled for has no such weight to choose.
+        choices = self.search.auxiliary_weights if auxiliary is not None and auxiliary.any() else []
         if 0 in choices and auxiliary.all():
             raise TaawunError(f"model.search.auxiliary_weights: 0 leaves {task.name} no article to train on (none of "
                               "its target articles is labelled); drop 0 from the list")
@@ -188,6 +189,11 @@ class TaskHeads:
                 raise TaawunError(f"{path}: refusing to load unexpected types {untrusted}; is this a taawun model?")
             self.classifiers[task.name] = sio.load(path, trusted=TRUSTED_TYPES)
         return self
+
+
+def _has_auxiliary(articles: Articles, rows) -> bool:
+    """Whether any of `rows` (indices or a slice) is an auxiliary source's article."""
+    return articles.auxiliary is not None and bool(articles.auxiliary[rows].any())
 
 
 def skops_io():
