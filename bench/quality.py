@@ -106,11 +106,6 @@ def rows(cache: Path) -> dict[str, dict[str, Any]]:
             "model": {"kind": "tfidf", "classifier": "complement_nb", "features_per_task": True}}},
         "auxiliary + silver, features and auxiliary weight per task (logreg)": {"data": "all", "experiment": {
             "model": {"kind": "tfidf", "features_per_task": True, "search": {"auxiliary_weights": [0.0, 0.2, 1.0]}}}},
-        "cooperation reads the title and lead (3 sentences) (logreg)": {"data": "gold", "experiment": {
-            "model": {"kind": "tfidf", "task_features": {COOPERATION: {"lead_sentences": 3}}}}},
-        "auxiliary + silver, features per task, cooperation reads the lead (3 sentences) (logreg)": {"data": "all",
-            "experiment": {"model": {"kind": "tfidf", "features_per_task": True,
-                                     "task_features": {COOPERATION: {"lead_sentences": 3}}}}},
         "auxiliary + silver, features per task, C per task (1, 10, 100) by inner CV (logreg)": {"data": "all",
             "experiment": {"model": {"kind": "tfidf", "features_per_task": True, "search": {"grid": {
                 "C": [1.0, 10.0, 100.0]}}}}},

@@ -19,7 +19,6 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train import progress
-from train.text.sentences import split_sentences
 
 TOKEN = re.compile(r"\w+")
 
@@ -37,9 +36,6 @@ class TfidfOptions(BaseModel):
     sublinear_tf: bool = True
     char_weight: float = Field(default=1.0, gt=0)
     use_title: bool = True
-    lead_sentences: int | None = Field(default=None, ge=1, description=(
-        "read only the first N sentences of the text (with the title): for a task whose label the headline and lead "
-        "carry; default: the whole text"))
 
     @model_validator(mode="after")
     def _check_ranges(self) -> TfidfOptions:
@@ -51,13 +47,9 @@ class TfidfOptions(BaseModel):
         return self
 
 
-def documents(titles: list[str], texts: list[str], options: TfidfOptions) -> list[str]:
-    """The strings the features see: title and text (its lead only, with `lead_sentences`), or text alone."""
-    if options.lead_sentences:
-        texts = ["\n".join(split_sentences(text, options.lead_sentences)) for text in texts]
-    if not options.use_title:
-        return list(texts)
-    return [f"{title}\n{text}" if title else text for title, text in zip(titles, texts, strict=True)]
+def document(title: str, text: str, use_title: bool) -> str:
+    """The string the features see: title and text, or text alone."""
+    return f"{title}\n{text}" if use_title and title else text
 
 
 def tokenize(docs: list[str]) -> tuple[list[list[str]], np.ndarray]:

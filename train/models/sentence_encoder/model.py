@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from train.errors import TaawunError
 from train.features.rules import RuleFeatures
-from train.features.tfidf import TfidfFeatures, documents
+from train.features.tfidf import TfidfFeatures, document
 from train.models.base import Articles, FitContext, ModelKind
 from train.models.heads import TaskHeads
 from train.models.sentence_encoder.cache import EmbeddingCache, default_cache_dir
@@ -151,7 +151,8 @@ class SentenceEncoderModel(ModelKind):
         return self.heads.predict_proba(self._feature_function(), articles)
 
     def _documents(self, articles: Articles) -> list[str]:
-        return documents(articles.titles, articles.texts, self.config.tfidf)
+        use_title = self.config.tfidf.use_title
+        return [document(t, x, use_title) for t, x in zip(articles.titles, articles.texts, strict=True)]
 
     def _feature_function(self, known: Articles | None = None, known_tfidf: sp.csr_matrix | None = None,
                           known_logits: dict[str, np.ndarray] | None = None):

@@ -26,19 +26,6 @@ class TfidfConfig(BaseModel):
     features_per_task: bool = Field(default=False, description=(
         "fit the features once per task, on the articles labelled for it (an auxiliary corpus labelled for one task "
         "then shapes only that task's vocabulary); default: once, on every training article, shared by the tasks"))
-    task_features: dict[str, dict[str, Any]] = Field(default={}, description=(
-        "per task, the feature options that differ from `features` (e.g. {bilateral_security_cooperation: "
-        "{lead_sentences: 3}}); such a task's features are its own, fit on the articles labelled for it"))
-
-    def features_of(self, task: str) -> TfidfOptions:
-        """A task's feature options: `features`, with the task's `task_features` over them."""
-        return TfidfOptions(**{**self.features.model_dump(), **self.task_features.get(task, {})})
-
-    @model_validator(mode="after")
-    def _check_task_features(self):
-        for task in self.task_features:
-            self.features_of(task)  # an unknown option or a bad value: pydantic names it
-        return self
 
     @model_validator(mode="after")
     def _fill_params(self):

@@ -1,10 +1,9 @@
 """The TF-IDF kind: shared word/char TF-IDF features, one linear classifier per schema task.
 
 The features are fit once on the training articles and shared by every task (with `features_per_task`, once per task
-on the articles labelled for it; a task in `task_features` has its own, with its own options, such as reading only the
-lead); with `rules_weight` the schema's labelling rules add a column each (`train.features.rules`). A task with a
-`target_field` (stance toward a claim) sees the text's features, the target's, and their overlap (element-wise
-product) plus their cosine.
+on the articles labelled for it); with `rules_weight` the schema's labelling rules add a column each
+(`train.features.rules`). A task with a `target_field` (stance
+toward a claim) sees the text's features, the target's, and their overlap (element-wise product) plus their cosine.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from train.errors import TaawunError
 from train.features.rules import RuleFeatures
-from train.features.tfidf import TfidfFeatures, documents
+from train.features.tfidf import TfidfFeatures, document
 from train.models.base import Articles, FitContext, ModelKind
 from train.models.heads import TaskHeads
 from train.models.tfidf.config import TfidfConfig
@@ -31,32 +29,24 @@ class TfidfModel(ModelKind):
 
     def __init__(self, config: TfidfConfig, tasks: list[Task]):
         super().__init__(config, tasks)
-        # Features shared by the tasks (key None) and each task's own (key: its name), with their options.
-        own = [task.name for task in tasks if config.features_per_task or task.name in config.task_features]
-        self.own = set(own)
-        names = own + ([None] if len(own) < len(tasks) else [])
-        self.features = {name: TfidfFeatures(config.features if name is None else config.features_of(name))
-                         for name in names}
+        # One set of features shared by the tasks (key None), or one per task (keys: task names).
+        names = [task.name for task in tasks] if config.features_per_task else [None]
+        self.features = {name: TfidfFeatures(config.features) for name in names}
         self.rules: RuleFeatures | None = None
         self.heads = TaskHeads(tasks, config.classifier, config.params, config.class_weight, config.search)
 
     def fit(self, articles: Articles, labels: dict[str, np.ndarray], context: FitContext) -> TfidfModel:
         """Fit the features on the training articles (each task's on those labelled for it), then each task's
         classifier."""
-        known = context.schema.task_names if context.schema else [task.name for task in self.tasks]
-        unknown = sorted(set(self.config.task_features) - set(known))
-        if unknown:
-            raise TaawunError(f"model.task_features: {unknown} not among the schema's tasks ({known}); fix the name "
-                              "or drop it")
+        documents = self._documents(articles)
         fitted = {}
         for name, features in self.features.items():
-            docs = documents(articles.titles, articles.texts, features.options)
             if name is None:
-                fitted[name] = features.fit_transform(docs)
+                fitted[name] = features.fit_transform(documents)
                 continue
             rows = np.flatnonzero(np.asarray(labels[name]) >= 0)
-            features.fit_transform([docs[row] for row in rows])
-            fitted[name] = features.transform(docs)
+            features.fit_transform([documents[row] for row in rows])
+            fitted[name] = features.transform(documents)
         if self.config.rules_weight:
             self.rules = RuleFeatures.fit(context.schema, self.config.rules_weight)
         self.heads.fit(self._feature_function(articles, fitted), articles, labels, context)
@@ -66,8 +56,12 @@ class TfidfModel(ModelKind):
         """Class probabilities per task, shape (n, number of schema labels)."""
         return self.heads.predict_proba(self._feature_function(), articles)
 
+    def _documents(self, articles: Articles) -> list[str]:
+        use_title = self.config.features.use_title
+        return [document(t, x, use_title) for t, x in zip(articles.titles, articles.texts, strict=True)]
+
     def _features_of(self, task: Task) -> TfidfFeatures:
-        return self.features[task.name if task.name in self.own else None]
+        return self.features[task.name if self.config.features_per_task else None]
 
     def _feature_function(self, known: Articles | None = None, known_rows: dict | None = None):
         """task, articles -> features; each text block (and the rules' block) is computed once per set of articles."""
@@ -79,8 +73,8 @@ class TfidfModel(ModelKind):
                 if articles is known:
                     found = dict(known_rows)
                 else:
-                    found = {name: features.transform(documents(articles.titles, articles.texts, features.options))
-                             for name, features in self.features.items()}
+                    documents = self._documents(articles)
+                    found = {name: features.transform(documents) for name, features in self.features.items()}
                 if self.rules is not None:
                     found["rules"] = self.rules.transform(articles.titles, articles.texts)
                 cache.append((articles, found))
@@ -88,7 +82,7 @@ class TfidfModel(ModelKind):
 
         def features(task: Task, articles: Articles) -> sp.csr_matrix:
             blocks = blocks_of(articles)
-            text = blocks[task.name if task.name in self.own else None]
+            text = blocks[task.name if self.config.features_per_task else None]
             rules = [blocks["rules"]] if "rules" in blocks else []
             return sp.hstack([self._task_features(task, text, articles), *rules], format="csr")
         return features
