@@ -61,12 +61,13 @@ def test_tfidf_train_says_each_step_on_stderr_only(trained, sample_dataset):
     assert not steps(trained["stdout"]) and "macro-F1" in trained["stdout"]
 
 
-def test_a_search_says_how_many_fits_per_task(tmp_path, sample_dataset):
+def test_a_search_says_how_many_fits_per_task_and_what_it_chose(tmp_path, sample_dataset):
     config = experiment_file(tmp_path, sample_dataset, model={"search": {"grid": {"C": [1.0, 10.0]}, "folds": 2}},
                              tasks=["stance"], evaluation={"splits": ["test"], "bootstrap": 0})
     result = run_cli("train", config)
     assert result.exit_code == 0, result.output
     assert "searching stance: 2 combination(s) by 2-fold cross-validation" in steps(result.stderr)
+    assert re.search(r"stance: chose \{'C': (1\.0|10\.0)\} \(macro-F1 0\.\d{3}\)", "\n".join(steps(result.stderr)))
 
 
 def test_embedding_says_how_many_sentences_and_how_many_were_cached(tmp_path):

@@ -83,7 +83,6 @@ class TaskHeads:
             x = features(task, articles)[rows]
             params, weights = self.params, weights[rows]
             if self.search and (self.search.grid or _has_auxiliary(articles, rows)):
-                progress.step(f"searching {task.name}: {self._trials()}")
                 auxiliary = None if articles.auxiliary is None else articles.auxiliary[rows]
                 params, weights = self._search(task, features, x, y[rows], weights, articles.group_array()[rows],
                                                auxiliary, context)
@@ -113,10 +112,9 @@ class TaskHeads:
         uniform = bool(np.all(weights == 1))
         return make_classifier(self.classifier, params, seed, y).fit(x, y, sample_weight=None if uniform else weights)
 
-    def _trials(self) -> str:
-        """How many fits a search makes, for progress lines."""
-        combinations = int(np.prod([len(values) for values in self.search.grid.values()]))
-        combinations *= max(1, len(self.search.auxiliary_weights))
+    def _trials(self, weights: list[float]) -> str:
+        """How many combinations a search tries and how, for progress lines."""
+        combinations = int(np.prod([len(values) for values in self.search.grid.values()])) * max(1, len(weights))
         how = "on the validation split" if self.search.on == "validation" else (
             f"by {self.search.folds}-fold cross-validation")
         return f"{combinations} combination(s) {how}"
@@ -130,8 +128,9 @@ class TaskHeads:
         if 0 in choices and auxiliary.all():
             raise TaawunError(f"model.search.auxiliary_weights: 0 leaves {task.name} no article to train on (none of "
                               "its target articles is labelled); drop 0 from the list")
+        progress.step(f"searching {task.name}: {self._trials(choices)}")
         keys = list(self.search.grid)
-        best, best_score = (self.params, weights), -1.0
+        best, best_score, shown_best = (self.params, weights), -1.0, {}
         for weight in choices or [None]:
             trial_weights = weights if weight is None else np.where(auxiliary, weight, weights)
             for values in itertools.product(*(self.search.grid[k] for k in keys)):
@@ -140,11 +139,13 @@ class TaskHeads:
                     score = self._validation_score(task, features, x, y, trial_weights, params, context)
                 else:
                     score = self._cv_score(x, y, trial_weights, groups, auxiliary, params, context.seed)
+                shown = {**dict(zip(keys, values, strict=True)), **({} if weight is None else {
+                    "auxiliary_weight": weight})}
                 if context.on_trial:
-                    shown = params if weight is None else {**params, "auxiliary_weight": weight}
-                    context.on_trial(task.name, shown, score)
+                    context.on_trial(task.name, {**params, **shown}, score)
                 if score > best_score:
-                    best, best_score = (params, trial_weights), score
+                    best, best_score, shown_best = (params, trial_weights), score, shown
+        progress.step(f"{task.name}: chose {shown_best} (macro-F1 {best_score:.3f})")
         return best
 
     def _validation_score(self, task, features, x, y, weights, params, context: FitContext) -> float:
