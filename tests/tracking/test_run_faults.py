@@ -85,6 +85,24 @@ def test_sigterm_during_training_ends_the_run_failed_and_keeps_its_folder(tmp_pa
     assert (tmp_path / "runs" / "tests" / run_id / "config.yaml").is_file()  # the local run folder is kept
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupt_waits_for_the_mlflow_write_in_progress(signum):
+    """SIGTERM or Ctrl-C in the middle of an MLflow write (a search trial's child run, a step's metrics) used to cut
+    the write's SQLite transaction in half: ending the run then found the database locked and printed a traceback.
+    The interrupt now takes effect once the write is done."""
+    from train.cli import sigterm_as_interrupt
+    from train.tracking.store import uninterrupted
+
+    written = []
+    with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        with uninterrupted():
+            os.kill(os.getpid(), signum)
+            time.sleep(0.05)  # the signal is delivered here
+            written.append("the whole write")
+    assert written == ["the whole write"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
 @pytest.mark.slow
 def test_runs_left_running_by_a_killed_process_are_listed_and_cleaned(tmp_path, sample_dataset):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -35,6 +35,33 @@ EXPERIMENT_TAGS = {
 }
 
 
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done, then take effect as they would have.
+
+    For MLflow writes in the middle of training (a search trial's child run, a step's metrics): an interrupt inside
+    one cuts its SQLite transaction in half, and ending the run FAILED then finds the database locked. Outside the
+    main thread, where signals cannot be handled, the block runs as it is.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: pending.append(signum)) for signum in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: a handler not set from Python, which cannot be put back
+                signal.signal(signum, handler)
+    for signum in dict.fromkeys(pending):
+        signal.raise_signal(signum)
+
+
 def tracking_uri(configured: str | None) -> str:
     """The config's URI, else MLFLOW_TRACKING_URI, else the project's SQLite store."""
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI

@@ -44,6 +44,7 @@ from train.tracking.store import (
     process_tags,
     tracking_option,
     tracking_uri,
+    uninterrupted,
     use_experiment,
     write_problem,
 )
@@ -274,13 +275,14 @@ def _log_step_metrics(metrics: dict[str, float], step: int) -> None:
     import mlflow
 
     if mlflow.active_run() is not None:
-        mlflow.log_metrics(metrics, step=step)
+        with uninterrupted():
+            mlflow.log_metrics(metrics, step=step)
 
 
 def _log_trial(task: str, params: dict[str, Any], value: float) -> None:
     import mlflow
 
-    with mlflow.start_run(run_name=f"search {task} {params}", nested=True, tags=process_tags()):
+    with uninterrupted(), mlflow.start_run(run_name=f"search {task} {params}", nested=True, tags=process_tags()):
         mlflow.set_tag("taawun.trial_task", task)
         mlflow.log_params({f"trial.{k}": v for k, v in params.items()})
         mlflow.log_metric(f"search/{task}/macro_f1", value)

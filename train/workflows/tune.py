@@ -187,7 +187,7 @@ def _log_trials(run, trials: list[Trial], chosen: Trial, tune: TuneConfig) -> No
     """Each trial as a child run of the chosen model's run: its config and its cross-validated scores."""
     import mlflow
 
-    from train.tracking.store import log_params
+    from train.tracking.store import log_params, uninterrupted
 
     mlflow.set_tracking_uri(run.tracking_uri)
     with mlflow.start_run(run_id=run.run_id):
@@ -195,7 +195,7 @@ def _log_trials(run, trials: list[Trial], chosen: Trial, tune: TuneConfig) -> No
         mlflow.set_tag("taawun.tuned", f"{len(trials)} trials, {tune.folds}-fold cross-validation {grouped}, scored on "
                                        "the target articles (auxiliary ones train in every fold)")
         for trial in trials:
-            with mlflow.start_run(run_name=f"trial {trial.name}", nested=True):
+            with uninterrupted(), mlflow.start_run(run_name=f"trial {trial.name}", nested=True):
                 mlflow.set_tags({"taawun.trial": trial.name, "taawun.trial_chosen": str(trial is chosen).lower()})
                 log_params(flatten(trial.config.model_dump(mode="json"), "model."))
                 mlflow.log_metrics({f"cv/{task}/macro_f1": value for task, value in trial.scores.items()}
