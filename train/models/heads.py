@@ -72,7 +72,8 @@ class TaskHeads:
 
     def fit(self, features: Features, articles: Articles, labels: dict[str, np.ndarray], context: FitContext) -> None:
         """Fit every task's head on `features(task, articles)`; a search first picks its parameters."""
-        if self.search and self.search.auxiliary_weights and not _has_auxiliary(articles, slice(None)):
+        no_auxiliary = articles.auxiliary is None or not articles.auxiliary.any()
+        if self.search and self.search.auxiliary_weights and no_auxiliary:
             raise TaawunError("model.search.auxiliary_weights: the training data has no auxiliary article; drop the "
                               "option, or train on a data config with an auxiliary source")
         for task in self.tasks:
@@ -82,7 +83,7 @@ class TaskHeads:
             require_two_classes(task, y[rows])
             x = features(task, articles)[rows]
             params, weights = self.params, weights[rows]
-            if self.search and (self.search.grid or _has_auxiliary(articles, rows)):
+            if self.search:
                 auxiliary = None if articles.auxiliary is None else articles.auxiliary[rows]
                 params, weights = self._search(task, features, x, y[rows], weights, articles.group_array()[rows],
                                                auxiliary, context)
@@ -125,6 +126,8 @@ class TaskHeads:
         articles, never auxiliary ones; the best parameters and sample weights (first on ties)."""
         # A task no auxiliary article is labelled for has no such weight to choose.
         choices = self.search.auxiliary_weights if auxiliary is not None and auxiliary.any() else []
+        if not self.search.grid and not choices:
+            return self.params, weights
         if 0 in choices and auxiliary.all():
             raise TaawunError(f"model.search.auxiliary_weights: 0 leaves {task.name} no article to train on (none of "
                               "its target articles is labelled); drop 0 from the list")
@@ -134,13 +137,13 @@ class TaskHeads:
         for weight in choices or [None]:
             trial_weights = weights if weight is None else np.where(auxiliary, weight, weights)
             for values in itertools.product(*(self.search.grid[k] for k in keys)):
-                params = {**self.params, **dict(zip(keys, values, strict=True))}
+                tried = dict(zip(keys, values, strict=True))
+                params = {**self.params, **tried}
                 if self.search.on == "validation":
                     score = self._validation_score(task, features, x, y, trial_weights, params, context)
                 else:
                     score = self._cv_score(x, y, trial_weights, groups, auxiliary, params, context.seed)
-                shown = {**dict(zip(keys, values, strict=True)), **({} if weight is None else {
-                    "auxiliary_weight": weight})}
+                shown = tried if weight is None else {**tried, "auxiliary_weight": weight}
                 if context.on_trial:
                     context.on_trial(task.name, {**params, **shown}, score)
                 if score > best_score:
@@ -190,11 +193,6 @@ class TaskHeads:
                 raise TaawunError(f"{path}: refusing to load unexpected types {untrusted}; is this a taawun model?")
             self.classifiers[task.name] = sio.load(path, trusted=TRUSTED_TYPES)
         return self
-
-
-def _has_auxiliary(articles: Articles, rows) -> bool:
-    """Whether any of `rows` (indices or a slice) is an auxiliary source's article."""
-    return articles.auxiliary is not None and bool(articles.auxiliary[rows].any())
 
 
 def skops_io():

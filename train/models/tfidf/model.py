@@ -60,8 +60,9 @@ class TfidfModel(ModelKind):
         use_title = self.config.features.use_title
         return [document(t, x, use_title) for t, x in zip(articles.titles, articles.texts, strict=True)]
 
-    def _features_of(self, task: Task) -> TfidfFeatures:
-        return self.features[task.name if self.config.features_per_task else None]
+    def _key(self, task: Task) -> str | None:
+        """The key of a task's features in `self.features` (and of its text block): its name, or None when shared."""
+        return task.name if self.config.features_per_task else None
 
     def _feature_function(self, known: Articles | None = None, known_rows: dict | None = None):
         """task, articles -> features; each text block (and the rules' block) is computed once per set of articles."""
@@ -82,7 +83,7 @@ class TfidfModel(ModelKind):
 
         def features(task: Task, articles: Articles) -> sp.csr_matrix:
             blocks = blocks_of(articles)
-            text = blocks[task.name if self.config.features_per_task else None]
+            text = blocks[self._key(task)]
             rules = [blocks["rules"]] if "rules" in blocks else []
             return sp.hstack([self._task_features(task, text, articles), *rules], format="csr")
         return features
@@ -91,7 +92,7 @@ class TfidfModel(ModelKind):
         """The text's features, plus target, overlap and cosine features for a task with a target field."""
         if not task.target_field:
             return text_features
-        target_features = self._features_of(task).transform(articles.targets[task.target_field])
+        target_features = self.features[self._key(task)].transform(articles.targets[task.target_field])
         overlap = text_features.multiply(target_features).tocsr()
         cosine = sp.csr_matrix(np.asarray(overlap.sum(axis=1)))
         return sp.hstack([text_features, target_features, overlap, cosine], format="csr")
