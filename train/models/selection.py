@@ -7,6 +7,7 @@ Choices are scored on the target articles only: auxiliary articles train in ever
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -44,8 +45,13 @@ def fold_rows(groups: np.ndarray, strata: np.ndarray, auxiliary: np.ndarray | No
                           f"clusters) in the training split{' besides its auxiliary ones' if len(always) else ''}; "
                           f"it has {distinct}")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return [(np.sort(np.concatenate([held_out[fit], always])), held_out[held])
-            for fit, held in splitter.split(np.zeros(len(held_out)), strata[held_out], groups[held_out])]
+    with warnings.catch_warnings():
+        # A class with fewer articles than folds (the rarest task's, on which the folds stratify) is expected with
+        # few labels: some folds hold none of it, and the pooled out-of-fold scores still count it. scikit-learn's
+        # "least populated class" warning would only be noise on the user's terminal.
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(splitter.split(np.zeros(len(held_out)), strata[held_out], groups[held_out]))
+    return [(np.sort(np.concatenate([held_out[fit], always])), held_out[held]) for fit, held in splits]
 
 
 def target_mask(auxiliary: np.ndarray | None, n: int) -> np.ndarray:
