@@ -61,11 +61,19 @@ def build(config_path: str | Path, output: Path, **changes: Any):
 
 
 def dataset(name: str, folder: Path, **changes: Any):
-    """configs/data/NAME.yaml built into folder/NAME (see `build`): the DatasetDict and the schema."""
-    from train.data.build import open_dataset
+    """configs/data/NAME.yaml built into folder/NAME (see `current`): the DatasetDict and the schema."""
+    return current(DATA_CONFIGS / f"{name}.yaml", folder / name, **changes)
 
-    _, schema = build(DATA_CONFIGS / f"{name}.yaml", folder / name, **changes)
-    built, _, _ = open_dataset(folder / name)
+
+def current(config_path: str | Path, output: Path, **changes: Any):
+    """A data config with `changes` to its other settings, built into `output` unless a current build is there (as
+    `taawun train` does: the same config and inputs are not built twice): the DatasetDict and the schema."""
+    from train.data.build import build_if_stale, open_dataset
+    from train.data.config import load_data_config
+
+    config, schema = load_data_config(config_path)
+    build_if_stale(config.model_copy(update={"output": Path(output), **changes}), schema, Path(config_path))
+    built, _, _ = open_dataset(output)
     return built, schema
 
 

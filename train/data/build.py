@@ -512,7 +512,7 @@ def open_dataset(path: str | Path, build: bool = True) -> tuple[Any, Path, dict[
     if path.is_file():
         config, schema = load_data_config(path)
         if build:
-            _build_if_stale(path, config, schema)
+            build_if_stale(config, schema, path)
         else:
             restore_interrupted(config.output)
             reason = _why_rebuild(config)
@@ -529,8 +529,9 @@ def open_dataset(path: str | Path, build: bool = True) -> tuple[Any, Path, dict[
     return datasets.load_from_disk(str(path)), path, settings
 
 
-def _build_if_stale(path: Path, config: DataConfig, schema: Schema) -> None:
-    """Build `config`'s dataset unless it is current; several processes asking at once build it once."""
+def build_if_stale(config: DataConfig, schema: Schema, origin: Path) -> None:
+    """Build `config`'s dataset (read from `origin`) unless it is current; several processes asking at once build it
+    once."""
     folder = config.output
     restore_interrupted(folder)
     if _why_rebuild(config) is None:
@@ -539,8 +540,8 @@ def _build_if_stale(path: Path, config: DataConfig, schema: Schema) -> None:
         recover(folder)
         reason = _why_rebuild(config)  # checked again: another process may have built it while this one waited
         if reason:
-            print(f"building the dataset from {path} into {folder} ..." if reason == NOT_BUILT
-                  else f"{reason}; rebuilding {folder} from {path} ...", file=sys.stderr)
+            print(f"building the dataset from {origin} into {folder} ..." if reason == NOT_BUILT
+                  else f"{reason}; rebuilding {folder} from {origin} ...", file=sys.stderr)
             _build(config, schema)
 
 
