@@ -1,4 +1,4 @@
-"""bench/quality.py's ANT row that leaves one outlet's label unlabelled: only that outlet's rows of that label lose it."""
+"""The benches' data: the ANT row that leaves one outlet's label unlabelled, and builds reused when current."""
 
 from __future__ import annotations
 

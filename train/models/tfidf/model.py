@@ -47,7 +47,8 @@ class TfidfModel(ModelKind):
             # The task's head trains on these rows alone: the others keep empty rows instead of a second pass.
             rows = np.flatnonzero(np.asarray(labels[name]) >= 0)
             matrix = features.fit_transform([documents[row] for row in rows])
-            placed = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(documents), len(rows)))
+            placed = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))),
+                                   shape=(len(documents), len(rows)))
             fitted[name] = (placed @ matrix).tocsr()
         if self.config.rules_weight:
             self.rules = RuleFeatures.fit(context.schema, self.config.rules_weight)
