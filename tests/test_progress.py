@@ -141,3 +141,26 @@ def test_a_tfidf_train_on_the_sample_is_never_silent_long(tmp_path, sample_datas
     longest = max(range(len(gaps)), key=gaps.__getitem__)
     after = lines[longest - 1].strip() if longest else "(the start)"
     assert gaps[longest] < 8.0, f"silent for {gaps[longest]:.1f}s after: {after}"
+
+
+def test_an_ensemble_says_and_logs_the_weights_it_chose_per_task(tmp_path, sample_dataset):
+    """The weights chosen on out-of-fold probabilities are what an ensemble decided: the terminal says them per task,
+    and the run keeps them as metrics (the MLflow UI compares them across runs), equal to the saved model's."""
+    from mlflow import MlflowClient
+
+    members = [{"kind": "tfidf"}, {"kind": "tfidf", "classifier": "complement_nb"}]
+    config = experiment_file(tmp_path, sample_dataset, model={"kind": "ensemble", "folds": 2, "members": members},
+                             tasks=["topic", "stance"], evaluation={"splits": ["test"], "bootstrap": 0})
+    result = run_cli("train", config)
+    assert result.exit_code == 0, result.output
+    found = "\n".join(steps(result.stderr))
+    for task in ("topic", "stance"):
+        assert re.search(rf"^{task}: ensemble weights 0\.\d\d tfidf-logreg, 0\.\d\d tfidf-complement_nb "
+                         r"\(out-of-fold macro-F1 0\.\d{3}\)$", found, re.M), found
+    run_id = re.search(r"^run (\w+) ", result.output, re.M).group(1)
+    metrics = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id).data.metrics
+    saved = json.loads(next(tmp_path.glob(f"runs/tests/{run_id}/model/ensemble.json")).read_text())["weights"]
+    for task in ("topic", "stance"):
+        logged = [metrics[f"fit/{task}/weight/{i}-{name}"] for i, name in ((1, "tfidf-logreg"),
+                                                                         (2, "tfidf-complement_nb"))]
+        assert logged == pytest.approx(saved[task]) and sum(logged) == pytest.approx(1.0)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from train import progress
 from train.errors import TaawunError
+from train.evaluation.metrics import labelled_macro_f1
 from train.models import registry
 from train.models.base import Articles, FitContext, ModelKind
 from train.models.ensemble.config import EnsembleConfig
@@ -43,6 +45,10 @@ class EnsembleModel(ModelKind):
         """Choose each task's weights on out-of-fold probabilities (unless given), then fit every member on all."""
         if self.config.weights is None:
             self.weights = self._choose_weights(articles, labels, context)
+            if context.log_metrics:
+                names = [f"{index}-{member_name(member)}" for index, member in enumerate(self.config.members, 1)]
+                context.log_metrics({f"fit/{task}/weight/{name}": float(w) for task, weights in self.weights.items()
+                                     for name, w in zip(names, weights, strict=True)}, 0)
         for index, member in enumerate(self.members):
             member.fit(articles, labels, _member_context(context, index))
         return self
@@ -56,8 +62,16 @@ class EnsembleModel(ModelKind):
             oof.append(out_of_fold_proba(lambda k=kind, c=member_config: k(c, self.tasks), articles, labels, splits,
                                          _member_context(context, index)))
         scored = scored_labels(articles, labels)
-        return {task.name: best_weights([proba[task.name] for proba in oof], scored[task.name], self.config.step)
-                for task in self.tasks}
+        chosen = {}
+        for task in self.tasks:
+            probas = [proba[task.name] for proba in oof]
+            chosen[task.name] = best_weights(probas, scored[task.name], self.config.step)
+            mixed = sum(w * p for w, p in zip(chosen[task.name], probas, strict=True))
+            shown = ", ".join(f"{w:.2f} {member_name(member)}"
+                              for w, member in zip(chosen[task.name], self.config.members, strict=True))
+            progress.step(f"{task.name}: ensemble weights {shown} (out-of-fold macro-F1 "
+                          f"{labelled_macro_f1(scored[task.name], mixed):.3f})")
+        return chosen
 
     def predict_proba(self, articles: Articles) -> dict[str, np.ndarray]:
         """The weighted mean of the members' probabilities, per task."""
@@ -99,6 +113,18 @@ class EnsembleModel(ModelKind):
         saved = json.loads(path.read_text(encoding="utf-8"))["weights"]
         model.weights = {task: np.asarray(weights) for task, weights in saved.items()}
         return model
+
+
+def member_name(config) -> str:
+    """A member's short name from its config: its kind, classifier or head, features and rule weight
+    (`tfidf-complement_nb`, `sentence_encoder-logreg-encoder_tfidf-rules1`); a valid MLflow metric key part."""
+    parts = [config.kind, getattr(config, "classifier", None) or getattr(config, "head", None)]
+    features = getattr(config, "features", None)
+    if isinstance(features, list):
+        parts.append("_".join(features))
+    if getattr(config, "rules_weight", 0):
+        parts.append(f"rules{config.rules_weight:g}")
+    return "-".join(part for part in parts if part)
 
 
 def _member_context(context: FitContext, index: int) -> FitContext:
