@@ -110,8 +110,6 @@ def rows(cache: Path) -> dict[str, dict[str, Any]]:
         "auxiliary + silver, features per task, C per task (1, 10, 100) by inner CV (logreg)": {"data": "all",
             "experiment": {"model": {"kind": "tfidf", "features_per_task": True, "search": {"grid": {
                 "C": [1.0, 10.0, 100.0]}}}}},
-        "auxiliary + silver + rule features learnt on gold alone (logreg)": {"data": "all", "experiment": {
-            "model": {"kind": "tfidf", "rules_weight": 1.0, "rules_on_auxiliary": False}}},
         "auxiliary + silver, ensemble (logreg, encoder, hybrid)": {"data": "all", "experiment": {
             "model": {"kind": "ensemble", "folds": 3, "members": [candidates[0], *candidates[2:]]}}},
         "auxiliary + silver, ensemble of six and logreg": {"data": "all", "experiment": {

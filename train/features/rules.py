@@ -47,15 +47,6 @@ class RuleFeatures:
         """`task/rule` of every column, in order."""
         return [f"{task.name}/{rule.name}" for task in self.rules.tasks for rule in task.rules]
 
-    def training_block(self, articles, on_auxiliary: bool) -> sp.csr_matrix:
-        """The block of the training articles; without `on_auxiliary`, 0 on the auxiliary ones, so that a head learns
-        what a rule's vote is worth from the target articles alone (an auxiliary article's silver label is the rules'
-        own vote: there the columns would predict it perfectly)."""
-        block = self.transform(articles.titles, articles.texts)
-        if on_auxiliary or articles.auxiliary is None:
-            return block
-        return (sp.diags((~articles.auxiliary).astype(np.float64)) @ block).tocsr()
-
     def transform(self, titles: list[str], texts: list[str]) -> sp.csr_matrix:
         """`weight` where a rule votes, one row per article."""
         if len(texts) > 1000:

@@ -25,9 +25,6 @@ class SentenceEncoderConfig(BaseModel):
     tfidf_weight: float = Field(default=1.0, gt=0)
     rules_weight: float = Field(default=0.0, ge=0, description="the schema's labelling rules as features: this value "
                                                                "where a rule votes (0: off)")
-    rules_on_auxiliary: bool = Field(default=True, description=(
-        "false: the rule features are 0 on the auxiliary training articles, so heads learn the rules' worth from the "
-        "target articles alone (for silver labels, which the same rules made)"))
     head: Literal["logreg", "mlp"] = "logreg"
     params: dict[str, Any] = Field(default={}, description="head parameters; unset ones take DEFAULT_PARAMS's")
     class_weight: Literal["balanced", "none"] = "balanced"

@@ -85,12 +85,10 @@ class SentenceEncoderModel(ModelKind):
         if "tfidf" in self.config.features:
             self.tfidf = TfidfFeatures(self.config.tfidf)
             tfidf_rows = self.tfidf.fit_transform(self._documents(articles))
-        known_rules = None
         if self.config.rules_weight:
             self.rules = RuleFeatures.fit(context.schema, self.config.rules_weight)
-            known_rules = self.rules.training_block(articles, self.config.rules_on_auxiliary)
         logits = self._fit_evidence(articles, labels, context) if self.config.evidence else {}
-        self.heads.fit(self._feature_function(articles, tfidf_rows, logits, known_rules), articles, labels, context)
+        self.heads.fit(self._feature_function(articles, tfidf_rows, logits), articles, labels, context)
         return self
 
     def _evidence_tasks(self) -> list[Task]:
@@ -157,13 +155,12 @@ class SentenceEncoderModel(ModelKind):
         return [document(t, x, use_title) for t, x in zip(articles.titles, articles.texts, strict=True)]
 
     def _feature_function(self, known: Articles | None = None, known_tfidf: sp.csr_matrix | None = None,
-                          known_logits: dict[str, np.ndarray] | None = None, known_rules: sp.csr_matrix | None = None):
+                          known_logits: dict[str, np.ndarray] | None = None):
         """task, articles -> the task's input: article vector ([u, v, u*v, u-v] with the target's), + TF-IDF, + the
         article logit of the task's sentence evidence (for `known` articles: their out-of-fold logits), + the rules'
         votes."""
         cache: list[tuple[Articles, dict]] = [] if known is None else [
-            (known, {"tfidf": known_tfidf, "logits": known_logits or {},
-                     **({"rules": known_rules} if known_rules is not None else {})})]
+            (known, {"tfidf": known_tfidf, "logits": known_logits or {}})]
 
         def blocks_of(articles: Articles) -> dict:
             found = next((blocks for seen, blocks in cache if seen is articles), None)

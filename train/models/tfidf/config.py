@@ -23,9 +23,6 @@ class TfidfConfig(BaseModel):
     search: SearchConfig | None = None
     rules_weight: float = Field(default=0.0, ge=0, description="the schema's labelling rules as features: this value "
                                                                "where a rule votes (0: off)")
-    rules_on_auxiliary: bool = Field(default=True, description=(
-        "false: the rule features are 0 on the auxiliary training articles, so heads learn the rules' worth from the "
-        "target articles alone (for silver labels, which the same rules made)"))
     features_per_task: bool = Field(default=False, description=(
         "fit the features once per task, on the articles labelled for it (an auxiliary corpus labelled for one task "
         "then shapes only that task's vocabulary); default: once, on every training article, shared by the tasks"))

@@ -52,7 +52,6 @@ class TfidfModel(ModelKind):
             fitted[name] = (placed @ matrix).tocsr()
         if self.config.rules_weight:
             self.rules = RuleFeatures.fit(context.schema, self.config.rules_weight)
-            fitted["rules"] = self.rules.training_block(articles, self.config.rules_on_auxiliary)
         self.heads.fit(self._feature_function(articles, fitted), articles, labels, context)
         return self
 
@@ -80,7 +79,7 @@ class TfidfModel(ModelKind):
                 else:
                     documents = self._documents(articles)
                     found = {name: features.transform(documents) for name, features in self.features.items()}
-                if self.rules is not None and "rules" not in found:
+                if self.rules is not None:
                     found["rules"] = self.rules.transform(articles.titles, articles.texts)
                 cache.append((articles, found))
             return found
