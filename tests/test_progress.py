@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.helpers import ROOT, experiment_file, labelled_articles, run_cli
+from tests.helpers import ROOT, experiment_file, labelled_articles, printed_run_id, run_cli
 
 STEP = re.compile(r"^\[\d+\.\ds\] (.+)$")
 LEGACY = ROOT / "tests" / "fixtures" / "legacy"
@@ -157,7 +157,7 @@ def test_an_ensemble_says_and_logs_the_weights_it_chose_per_task(tmp_path, sampl
     for task in ("topic", "stance"):
         assert re.search(rf"^{task}: ensemble weights 0\.\d\d tfidf-logreg, 0\.\d\d tfidf-complement_nb "
                          r"\(out-of-fold macro-F1 0\.\d{3}\)$", found, re.M), found
-    run_id = re.search(r"^run (\w+) ", result.output, re.M).group(1)
+    run_id = printed_run_id(result.output)
     metrics = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id).data.metrics
     saved = json.loads(next(tmp_path.glob(f"runs/tests/{run_id}/model/ensemble.json")).read_text())["weights"]
     for task in ("topic", "stance"):
