@@ -45,16 +45,13 @@ class EnsembleModel(ModelKind):
         """Choose each task's weights on out-of-fold probabilities (unless given), then fit every member on all."""
         if self.config.weights is None:
             self.weights = self._choose_weights(articles, labels, context)
-            if context.log_metrics:
-                names = [f"{index}-{member_name(member)}" for index, member in enumerate(self.config.members, 1)]
-                context.log_metrics({f"fit/{task}/weight/{name}": float(w) for task, weights in self.weights.items()
-                                     for name, w in zip(names, weights, strict=True)}, 0)
         for index, member in enumerate(self.members):
             member.fit(articles, labels, _member_context(context, index))
         return self
 
     def _choose_weights(self, articles: Articles, labels: dict[str, np.ndarray],
                         context: FitContext) -> dict[str, np.ndarray]:
+        """Each task's weights, said on the terminal and logged as `fit/<task>/weight/<i>-<member>` metrics."""
         splits = grouped_folds(articles, labels, self.tasks, self.config.folds, context.seed)
         oof = []
         for index, member_config in enumerate(self.config.members):
@@ -62,15 +59,19 @@ class EnsembleModel(ModelKind):
             oof.append(out_of_fold_proba(lambda k=kind, c=member_config: k(c, self.tasks), articles, labels, splits,
                                          _member_context(context, index)))
         scored = scored_labels(articles, labels)
-        chosen = {}
+        names = [member_name(member) for member in self.config.members]
+        chosen, logged = {}, {}
         for task in self.tasks:
             probas = [proba[task.name] for proba in oof]
-            chosen[task.name] = best_weights(probas, scored[task.name], self.config.step)
-            mixed = sum(w * p for w, p in zip(chosen[task.name], probas, strict=True))
-            shown = ", ".join(f"{w:.2f} {member_name(member)}"
-                              for w, member in zip(chosen[task.name], self.config.members, strict=True))
+            weights = chosen[task.name] = best_weights(probas, scored[task.name], self.config.step)
+            mixed = sum(w * p for w, p in zip(weights, probas, strict=True))
+            shown = ", ".join(f"{w:.2f} {name}" for w, name in zip(weights, names, strict=True))
             progress.step(f"{task.name}: ensemble weights {shown} (out-of-fold macro-F1 "
                           f"{labelled_macro_f1(scored[task.name], mixed):.3f})")
+            logged.update({f"fit/{task.name}/weight/{index}-{name}": float(w)
+                           for index, (name, w) in enumerate(zip(names, weights, strict=True), 1)})
+        if context.log_metrics:
+            context.log_metrics(logged, 0)
         return chosen
 
     def predict_proba(self, articles: Articles) -> dict[str, np.ndarray]:
