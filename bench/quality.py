@@ -342,18 +342,23 @@ def ant_score(row: dict, train, test, schema) -> tuple[float, float, float]:
         train = unlabel(train, schema, **row["unlabel"])
     y = np.asarray(test["section"])
     predicted = np.empty(len(y), dtype=int)
-    half = np.asarray([zlib.crc32(article.encode()) % 2 for article in test["id"]]) if row.get("halves") else None
+    if row.get("halves"):
+        half = np.asarray([zlib.crc32(article.encode()) % 2 for article in test["id"]])
+        parts = [half == 0, half == 1]
+    else:
+        parts = [np.ones(len(y), dtype=bool)]
     seconds = choosing = 0.0
-    for part in (0, 1) if row.get("halves") else (None,):
-        scored = np.ones(len(y), dtype=bool) if part is None else half == part
-        fit_on = train if part is None else datasets.concatenate_datasets([train, test.select(np.flatnonzero(
-            ~scored)).map(lambda _: {"section": -1}, keep_in_memory=True)])
+    for scored in parts:
+        fit_on = train
+        if row.get("halves"):  # the other half's text joins training, unlabelled
+            unlabelled = test.select(np.flatnonzero(~scored)).map(lambda _: {"section": -1}, keep_in_memory=True)
+            fit_on = datasets.concatenate_datasets([train, unlabelled])
         started = time.perf_counter()
         predict, chose = fit_row({**row, "data": "ant"}, fit_on, schema, 0)
         seconds, choosing = seconds + time.perf_counter() - started - chose, choosing + chose
         scored_articles = common.labelled(test.select(np.flatnonzero(scored)), schema.tasks).articles
         predicted[scored] = predict(scored_articles)["section"]
-    seconds /= 2 if row.get("halves") else 1  # per model
+    seconds /= len(parts)  # per model
     return f1_score(y, predicted, labels=sorted(set(y.tolist())), average="macro", zero_division=0), seconds, choosing
 
 
