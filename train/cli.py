@@ -184,6 +184,9 @@ def _ui_line(uri: str, run_id: str) -> str:
 
 TRACKING_OPTION = click.option("--tracking-uri", "uri", metavar="URI",
                                help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
+ADAPT_PRIORS_HELP = ("Estimate the labels' proportions in the input from the model's probabilities (no label read) and "
+                     "re-weigh the probabilities for them: for articles of an outlet that files its labels in other "
+                     "proportions than the training data (README: Few labels).")
 
 
 @cli.command("tune")
@@ -245,11 +248,12 @@ def config_show(config: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--split", default="test", show_default=True, help="The split of a built dataset to evaluate on.")
 @click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN",
               help="Map a raw file's columns: --field text=body --field topic=label.")
+@click.option("--adapt-priors", is_flag=True, help=ADAPT_PRIORS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--no-log", is_flag=True, help="Do not log an evaluation run to MLflow.")
 @TRACKING_OPTION
-def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ...], as_json: bool, no_log: bool,
-                     uri: str | None) -> None:
+def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ...], adapt_priors: bool, as_json: bool,
+                     no_log: bool, uri: str | None) -> None:
     """Evaluate MODEL (a model folder or an MLflow URI such as runs:/ID/model) on held-out articles."""
     import json
 
@@ -258,7 +262,8 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
     from train.workflows.evaluate import describe, evaluate_model
 
     with sigterm_as_interrupt():
-        results, run_id = evaluate_model(model, source, split, parse_fields(fields), EvaluationConfig(), uri,
+        results, run_id = evaluate_model(model, source, split, parse_fields(fields),
+                                         EvaluationConfig(adapt_priors=adapt_priors), uri,
                                          log=not no_log)
     click.echo(json.dumps(results, ensure_ascii=False, indent=2) if as_json else describe(results))
     if run_id:
@@ -275,17 +280,24 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
               help="A .jsonl or .csv file for the predictions (--engine spark: a .jsonl, .csv or .parquet folder).")
 @click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--adapt-priors", is_flag=True, help=ADAPT_PRIORS_HELP + " Holds every article's probabilities in "
+              "memory until the last is predicted.")
 @click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
               help="local: this process; spark: Apache Spark through MLflow's spark_udf (pip install 'taawun[spark]').")
 @click.option("--spark-master", default="local[*]", show_default=True, help="The Spark master of --engine spark.")
 @click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
               help="A Spark setting for --engine spark, e.g. --spark-conf spark.driver.memory=8g.")
 @TRACKING_OPTION
-def predict_command(model: str, source: Path, output: Path, fields: tuple[str, ...], batch_size: int, engine: str,
-                    spark_master: str, spark_conf: tuple[str, ...], uri: str | None) -> None:
+def predict_command(model: str, source: Path, output: Path, fields: tuple[str, ...], batch_size: int,
+                    adapt_priors: bool, engine: str, spark_master: str, spark_conf: tuple[str, ...],
+                    uri: str | None) -> None:
     """Predict every task for the raw articles in a JSONL/CSV/Parquet file (README: Serving and scale-out)."""
     from train.data.table import parse_fields
+    from train.evaluation.tables import priors_note
 
+    if adapt_priors and engine == "spark":
+        raise click.UsageError("--adapt-priors needs every article's probabilities before it decides any label, and "
+                               "Spark's workers predict apart: use --engine local")
     with sigterm_as_interrupt():
         if engine == "spark":
             from train.workflows.spark import parse_conf, predict_spark
@@ -296,9 +308,13 @@ def predict_command(model: str, source: Path, output: Path, fields: tuple[str, .
             from train.models.predictor import load_predictor
             from train.workflows.predict import predict_file
 
-            summary = predict_file(load_predictor(model, uri), source, output, parse_fields(fields), batch_size)
+            summary = predict_file(load_predictor(model, uri), source, output, parse_fields(fields), batch_size,
+                                   adapt_priors=adapt_priors)
+
     for problem in summary.malformed:
         click.echo(problem, err=True)
+    for task, shares in (summary.estimated_priors or {}).items():
+        click.echo(priors_note(task, shares, "the input"), err=True)
     skipped = f"; {summary.skipped} malformed record(s) skipped (listed above)" if summary.skipped else ""
     click.echo(f"{summary.predicted} article(s) predicted into {summary.output}{skipped}", err=True)
 

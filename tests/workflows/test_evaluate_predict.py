@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import mlflow
+import numpy as np
+import pytest
 
 from tests.helpers import SCHEMA, arabic_text, run_cli, write_jsonl
 
@@ -112,4 +115,82 @@ def test_predict_missing_text_column(trained, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "body": arabic_text(1)}])
     result = run_cli("predict", trained["model_dir"], "--input", source, "--output", tmp_path / "o.jsonl")
     assert result.exit_code == 1 and "no column 'text' for text; map it with --field text=COLUMN" in result.output
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def _skewed_heldout(tmp_path, topic: str = "security", copies: int = 8):
+    """The sample's held-out articles with every `topic` article repeated `copies` times (new ids): an outlet that
+    files most of its articles under one label."""
+    with open(SCHEMA.parents[1] / "data" / "sample" / "heldout.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    skewed = [{**row, "id": f"{row['id']}-{copy}"} for row in rows
+              for copy in range(copies if row["label"] == topic else 1)]
+    path = tmp_path / "skewed.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(skewed)
+    share = sum(row["label"] == topic for row in skewed) / len(skewed)
+    return path, share
+
+
+def test_evaluate_adapts_the_label_priors_to_a_skewed_outlet_and_logs_them(trained, tmp_path):
+    path, share = _skewed_heldout(tmp_path)
+    args = ["evaluate", trained["model_dir"], "--input", path, "--field", "text=body", "--field", "topic=label",
+            "--json", "--tracking-uri", trained["uri"]]
+    plain, adapted = run_cli(*args), run_cli(*args, "--adapt-priors")
+    assert plain.exit_code == 0 and adapted.exit_code == 0, adapted.output
+    before = json.loads(plain.stdout[: plain.stdout.rindex("}") + 1])["heldout"]["topic"]
+    after = json.loads(adapted.stdout[: adapted.stdout.rindex("}") + 1])["heldout"]["topic"]
+    labels = list(before["per_class"])
+    reference = json.loads((trained["model_dir"] / "model.json").read_text(encoding="utf-8"))[
+        "label_priors"]["topic"]["prior"][labels.index("security")]
+    estimated = after["estimated_priors"]
+    assert "estimated_priors" not in before and sum(estimated.values()) == pytest.approx(1, abs=1e-4)
+    # The estimate moves from the reference share to near the batch's (2/3), nearer than the plain model's share of
+    # security predictions, and the security predictions follow it.
+    predicted = {name: np.asarray(result["confusion_matrix"]).sum(axis=0)[labels.index("security")] / result["n"]
+                 for name, result in {"plain": before, "adapted": after}.items()}
+    assert abs(estimated["security"] - share) < min(abs(reference - share) / 5, abs(predicted["plain"] - share))
+    assert predicted["adapted"] > predicted["plain"]
+    run = mlflow.MlflowClient(trained["uri"]).search_runs(
+        [mlflow.MlflowClient(trained["uri"]).get_run(trained["run_id"]).info.experiment_id],
+        filter_string="tags.`taawun.adapt_priors` = 'true'")[0]
+    assert run.data.metrics["heldout/topic/estimated_prior/security"] == pytest.approx(estimated["security"])
+    table = run_cli(*[a for a in args if a != "--json"], "--adapt-priors", "--no-log")
+    assert "note: topic: probabilities adapted to the label proportions estimated in these articles" in table.stdout
+
+
+def test_predict_adapts_the_priors_over_the_whole_input_across_batches(trained, tmp_path):
+    path, _ = _skewed_heldout(tmp_path)
+    outputs = {}
+    for name, extra in {"plain": [], "adapted": ["--adapt-priors"], "one batch": ["--adapt-priors",
+                                                                                 "--batch-size", "1000"]}.items():
+        output = tmp_path / f"{name}.jsonl"
+        result = run_cli("predict", trained["model_dir"], "--input", path, "--output", output, "--field", "text=body",
+                         "--batch-size", "7", *extra)
+        assert result.exit_code == 0, result.output
+        outputs[name] = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+        if extra:
+            assert "topic: probabilities adapted to the label proportions estimated in the input" in result.stderr
+    plain, adapted, whole = outputs["plain"], outputs["adapted"], outputs["one batch"]
+    assert [row["id"] for row in adapted] == [row["id"] for row in plain]
+    # Batches of 7 are adapted together: the same probabilities as one batch of all.
+    assert [row["topic_probabilities"] for row in adapted] == [row["topic_probabilities"] for row in whole]
+    assert sum(row["topic"] == "security" for row in adapted) > sum(row["topic"] == "security" for row in plain)
+    spark = run_cli("predict", trained["model_dir"], "--input", path, "--output", tmp_path / "s.jsonl",
+                    "--adapt-priors", "--engine", "spark")
+    assert spark.exit_code == 2 and "--adapt-priors needs every article's probabilities" in spark.output
+
+
+def test_adapting_the_priors_of_a_model_trained_without_them_says_to_retrain(trained, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(trained["model_dir"], folder)
+    info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    del info["label_priors"]
+    (folder / "model.json").write_text(json.dumps(info), encoding="utf-8")
+    path, _ = _skewed_heldout(tmp_path)
+    result = run_cli("predict", folder, "--input", path, "--output", tmp_path / "o.jsonl", "--field", "text=body",
+                     "--adapt-priors")
+    assert result.exit_code == 1 and "no reference label priors" in result.output and "Retrain it" in result.output
     assert not (tmp_path / "o.jsonl").exists()

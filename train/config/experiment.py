@@ -33,6 +33,9 @@ class EvaluationConfig(_Strict):
     confidence: float = Field(default=0.95, gt=0, lt=1)
     group_field: str | None = "source"
     misclassified_limit: int | None = 500
+    # Re-estimate the labels' proportions in the evaluated articles from the model's probabilities (no label read)
+    # and re-weigh the probabilities for them: for articles of an outlet that files its labels in other proportions.
+    adapt_priors: bool = False
 
 
 class TrackingConfig(_Strict):

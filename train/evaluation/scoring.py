@@ -38,6 +38,9 @@ def score(predictor: Predictor, columns: dict[str, list], labels: dict[str, list
     """
     started = time.perf_counter()
     proba = predict_columns(predictor, columns, clean)
+    estimates, thresholds = {}, predictor.thresholds
+    if evaluation.adapt_priors:
+        proba, estimates, thresholds = predictor.adapt_priors(proba)
     elapsed = time.perf_counter() - started
     groups = columns.get(group_field) if group_field else None
     results, predictions = {}, {}
@@ -47,11 +50,13 @@ def score(predictor: Predictor, columns: dict[str, list], labels: dict[str, list
         pred = TaskPredictions(task=task.name, labels=task.label_names, y_true=np.asarray(labels[task.name]),
                                proba=proba[task.name], ids=list(columns["id"]), texts=list(columns["text"]),
                                groups=list(groups) if groups and len(set(groups)) > 1 else None,
-                               positive=task.positive_label, threshold=predictor.thresholds.get(task.name))
+                               positive=task.positive_label, threshold=thresholds.get(task.name))
         predictions[task.name] = pred
         results[task.name] = compute_metrics(pred, bootstrap=evaluation.bootstrap, confidence=evaluation.confidence,
                                              seed=0)
         results[task.name]["articles_per_second"] = len(columns["text"]) / elapsed if elapsed else None
+        if task.name in estimates:
+            results[task.name]["estimated_priors"] = estimates[task.name]
     return results, predictions
 
 

@@ -17,7 +17,15 @@ def format_table(results: dict[str, dict[str, dict]], split: str = "test") -> st
     lines = [format_line(header, widths), format_line(["-" * w for w in widths], widths)]
     lines += [format_line(row, widths) for row in rows]
     lines += [note for task, m in tasks.items() if (note := absent_label_note(task, m))]
+    lines += [priors_note(task, m["estimated_priors"], "these articles") for task, m in tasks.items()
+              if m.get("estimated_priors")]
     return "\n".join(lines)
+
+
+def priors_note(task: str, estimated: dict[str, float], where: str) -> str:
+    """The label proportions that prior adaptation estimated in the articles (`where`), as a note."""
+    shares = ", ".join(f"{label} {share:.2f}" for label, share in estimated.items())
+    return f"note: {task}: probabilities adapted to the label proportions estimated in {where}: {shares}"
 
 
 

@@ -88,6 +88,20 @@ class Predictor:
         return pd.DataFrame({name: pd.Series(values, dtype=float if ".proba." in name else None)
                              for name, values in label_columns(self.tasks, proba, self.thresholds).items()})
 
+    def adapt_priors(self, proba: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]],
+                                                               dict[str, float]]:
+        """`train.models.priors.adapt_tasks` with the model's reference priors and thresholds."""
+        from train.models.priors import adapt_tasks
+
+        references = self.info.get("label_priors")
+        if not references:
+            raise TaawunError("this model's folder has no reference label priors (model.json: label_priors): it was "
+                              "trained by a taawun older than prior adaptation. Retrain it, or predict without "
+                              "--adapt-priors")
+        order = [task.name for task in self.schema.tasks]
+        tasks = sorted(self.tasks, key=lambda task: order.index(task.name))
+        return adapt_tasks(tasks, proba, references, self.thresholds)
+
     def save(self, folder: Path) -> None:
         """Write the model folder."""
         folder.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,8 @@ def task_metric_items(metrics: dict) -> list[tuple[str, float | None]]:
         items.append(("average_precision", positive["average_precision"]))
     for label, m in metrics.get("per_class", {}).items():
         items += [(f"{key}/{_leaf(label)}", m[key]) for key in ("f1", "precision", "recall")]
+    for label, share in (metrics.get("estimated_priors") or {}).items():
+        items.append((f"estimated_prior/{_leaf(label)}", share))
     for group, m in (metrics.get("per_group") or {}).items():
         items.append((f"macro_f1_by_group/{_leaf(group)}", m["macro_f1"]))
     return items

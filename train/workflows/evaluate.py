@@ -66,6 +66,8 @@ def _log_evaluation(uri: str, predictor, model: str, source: Path, results, pred
             "taawun.model_kind": predictor.model.kind, "taawun.tasks": ",".join(t.name for t in predictor.tasks)}
     if training_run:
         tags.update({"taawun.training_run_id": training_run, "mlflow.parentRunId": training_run})
+    if evaluation.adapt_priors:
+        tags["taawun.adapt_priors"] = "true"
     with mlflow.start_run(run_name=f"evaluate {source.name}", tags=tags) as run, \
             tempfile.TemporaryDirectory() as tmp:
         mlflow.log_metrics(flat_metrics(results))

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from train.data.table import ARTICLE_KEYS, ArticleReader
 from train.errors import TaawunError
 from train.evaluation.scoring import predict_columns
@@ -25,6 +27,7 @@ class PredictSummary:
     malformed: list[str]
     output: Path
     skipped: int | None = None  # records skipped: len(malformed), unless the list names only the first ones (Spark)
+    estimated_priors: dict[str, dict[str, float]] | None = None  # {task: {label: share}} with --adapt-priors
 
     def __post_init__(self) -> None:
         if self.skipped is None:
@@ -32,30 +35,50 @@ class PredictSummary:
 
 
 def predict_file(predictor: Predictor, source: Path, output: Path, fields: dict[str, str], batch_size: int = 1000,
-                 progress: bool = True) -> PredictSummary:
-    """Predict every article of `source` (JSONL, CSV/TSV, Parquet) into `output` (.jsonl or .csv), atomically."""
+                 progress: bool = True, adapt_priors: bool = False) -> PredictSummary:
+    """Predict every article of `source` (JSONL, CSV/TSV, Parquet) into `output` (.jsonl or .csv), atomically.
+
+    With `adapt_priors`, the probabilities are re-weighed for the label proportions estimated in the whole input
+    (`Predictor.adapt_priors`): every batch's probabilities are held until the last is predicted, then written.
+    """
     if source.is_dir() or output.is_dir():
         raise TaawunError(f"{source if source.is_dir() else output} is a folder: this engine reads one file and writes "
                           "one; --engine spark reads a folder of files and writes a folder of part files")
     out_format = _output_format(output)
     reader = ArticleReader(source, fields, [*ARTICLE_KEYS, *predictor.target_fields],
                            ["text", *predictor.target_fields])
-    predicted = 0
+    predicted, held, estimates = 0, [], None
     with atomic_file(output, newline="") as handle:
         writer = _writer(out_format, handle, predictor)
+
+        def write(ids: list[str], proba: dict[str, np.ndarray], evidence: dict[str, list],
+                  thresholds: dict[str, float] = predictor.thresholds) -> None:
+            writer(ids, {**label_columns(predictor.tasks, proba, thresholds), **evidence})
+
         bar = _progress(progress, source)
         for batch in _batches(_records(reader), batch_size):
             columns = {key: [record[key] for record in batch] for key in reader.column}
             proba = predict_columns(predictor, columns, clean=True)
-            labels = label_columns(predictor.tasks, proba, predictor.thresholds)
+            evidence = {}
             for task, rows in predictor.evidence(columns["title"], columns["text"]).items():
-                labels[f"{task}.evidence"] = [row["sentence"] for row in rows]
-                labels[f"{task}.evidence_score"] = [row["score"] for row in rows]
-            writer(columns["id"], labels)
+                evidence[f"{task}.evidence"] = [row["sentence"] for row in rows]
+                evidence[f"{task}.evidence_score"] = [row["score"] for row in rows]
+            if adapt_priors:
+                held.append((columns["id"], proba, evidence))
+            else:
+                write(columns["id"], proba, evidence)
             predicted += len(batch)
             bar.update(len(batch))
         bar.close()
-    return PredictSummary(predicted, reader.malformed, output)
+        if held:
+            adapted, estimates, thresholds = predictor.adapt_priors(
+                {task: np.vstack([proba[task] for _, proba, _ in held]) for task in held[0][1]})
+            start = 0
+            for ids, _, evidence in held:
+                write(ids, {task: values[start:start + len(ids)] for task, values in adapted.items()}, evidence,
+                      thresholds)
+                start += len(ids)
+    return PredictSummary(predicted, reader.malformed, output, estimated_priors=estimates)
 
 
 def _output_format(output: Path) -> str:

@@ -29,6 +29,7 @@ from train.evaluation.tables import format_table
 from train.models import registry
 from train.models.base import Articles, FitContext, Labelled, split_labels
 from train.models.predictor import Predictor
+from train.models.priors import reference_priors
 from train.models.selection import grouped_folds, out_of_fold_proba, scored_labels
 from train.models.self_training import self_train
 from train.models.thresholds import tune_thresholds
@@ -85,7 +86,7 @@ def train(config: ExperimentConfig, resolved: dict[str, Any], register: str | No
     work_dir = config.output_dir / config.tracking.experiment / f"work-{_digest(resolved)}"
     if not main:
         context = _context(config, dataset, schema, tasks, work_dir, resume, False)
-        _fit(config, dataset, schema, tasks, settings, {}, context)
+        _fit(config, dataset, schema, tasks, settings, {}, context, priors=False)
         return None
     use_experiment(uri, config.tracking.experiment)
     report = json.loads((data_folder / "report.json").read_text(encoding="utf-8"))
@@ -207,20 +208,27 @@ def _context(config: ExperimentConfig, dataset, schema: Schema, tasks, work_dir:
                       on_trial=_log_trial if main else None)
 
 
-def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any], context) -> tuple[Predictor, float]:
-    """Fit the model the config describes on the train split."""
+def _fit(config, dataset, schema: Schema, tasks, settings, info: dict[str, Any], context,
+         priors: bool = True) -> tuple[Predictor, float]:
+    """Fit the model the config describes on the train split; with `priors`, also the reference label priors that
+    prior adaptation starts from (`train.models.priors.reference_priors`)."""
     started = time.perf_counter()
     split = dataset["train"]
     articles = Articles.from_split(split, [task.target_field for task in tasks if task.target_field],
                                    config.auxiliary_weight)
+    labels = split_labels(split, tasks)
     try:
-        model, facts = fit_model(config, tasks, articles, split_labels(split, tasks), context)
+        model, facts = fit_model(config, tasks, articles, labels, context)
     except ValueError as err:
         key = _invalid_parameter(err, config.model)
         if key is None:
             raise
         raise TaawunError(f"{key}: {err} Fix it in the experiment config, or with --set {key}=VALUE") from None
     info.update(facts)
+    if priors:  # the main process: what `--adapt-priors` adapts from
+        held = context.validation if context.has_validation else None
+        info["label_priors"] = reference_priors(tasks, labels, articles.weights, held.labels if held else None,
+                                                model.predict_proba(held.articles) if held else None)
     seconds = time.perf_counter() - started
     preprocessing = {key: settings[key] for key in ("cleaning", "normalization", "schema")}
     return Predictor(model, schema, tasks, preprocessing, info), seconds
