@@ -8,6 +8,7 @@ import shutil
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.helpers import SCHEMA, arabic_text, run_cli, write_jsonl
@@ -178,6 +179,17 @@ def test_predict_adapts_the_priors_over_the_whole_input_across_batches(trained, 
     # Batches of 7 are adapted together: the same probabilities as one batch of all.
     assert [row["topic_probabilities"] for row in adapted] == [row["topic_probabilities"] for row in whole]
     assert sum(row["topic"] == "security" for row in adapted) > sum(row["topic"] == "security" for row in plain)
+    # The MLflow model, loaded by URI, adapts the same way when asked (`params`), and only then.
+    mlflow.set_tracking_uri(trained["uri"])
+    model = mlflow.pyfunc.load_model(f"runs:/{trained['run_id']}/model")
+    with open(path, encoding="utf-8") as handle:
+        frame = pd.DataFrame([{"title": row["title"], "text": row["body"]} for row in csv.DictReader(handle)])
+    served = {name: model.predict(frame, params=params) for name, params in
+              {"plain": None, "adapted": {"adapt_priors": True}}.items()}
+    for name, rows in (("plain", plain), ("adapted", adapted)):
+        assert served[name]["topic"].tolist() == [row["topic"] for row in rows]
+        assert served[name]["topic.proba.security"].to_numpy() == pytest.approx(
+            [row["topic_probabilities"]["security"] for row in rows], abs=1e-6)
     spark = run_cli("predict", trained["model_dir"], "--input", path, "--output", tmp_path / "s.jsonl",
                     "--adapt-priors", "--engine", "spark")
     assert spark.exit_code == 2 and "--adapt-priors needs every article's probabilities" in spark.output

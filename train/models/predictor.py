@@ -71,8 +71,9 @@ class Predictor:
             titles, texts = self.clean(titles), self.clean(texts)
         return provider(Articles(titles, texts))
 
-    def predict_frame(self, frame):
-        """MLflow pyfunc: a DataFrame with `text` (and optional `title`, target columns) -> labels and probabilities."""
+    def predict_frame(self, frame, adapt_priors: bool = False):
+        """MLflow pyfunc: a DataFrame with `text` (and optional `title`, target columns) -> labels and probabilities;
+        with `adapt_priors`, adapted to the label proportions of the frame's articles (`adapt_priors`)."""
         import pandas as pd
 
         if "text" not in frame.columns:
@@ -84,9 +85,12 @@ class Predictor:
                 raise TaawunError(f"input needs a {name!r} column (the target of a task); got {list(frame.columns)}")
             targets[name] = frame[name].fillna("").astype(str).tolist()
         proba = self.predict_raw(titles, frame["text"].fillna("").astype(str).tolist(), targets)
+        thresholds = self.thresholds
+        if adapt_priors:
+            proba, _, thresholds = self.adapt_priors(proba)
         # Probabilities stay float columns (NaN where a task does not apply), whatever the rows.
         return pd.DataFrame({name: pd.Series(values, dtype=float if ".proba." in name else None)
-                             for name, values in label_columns(self.tasks, proba, self.thresholds).items()})
+                             for name, values in label_columns(self.tasks, proba, thresholds).items()})
 
     def adapt_priors(self, proba: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]],
                                                                dict[str, float]]:

@@ -31,8 +31,9 @@ class TaawunModel(PythonModel):
         self.predictor = load_predictor(folder)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        """A DataFrame of raw articles -> a DataFrame with one label column and probability columns per task."""
-        return self.predictor.predict_frame(model_input)
+        """A DataFrame of raw articles -> a DataFrame with one label column and probability columns per task.
+        `params={"adapt_priors": True}` adapts the probabilities to the label proportions of the frame's articles."""
+        return self.predictor.predict_frame(model_input, adapt_priors=bool((params or {}).get("adapt_priors")))
 
 
 def prefer_installed(bundled: Path, model_version: str | None) -> bool:

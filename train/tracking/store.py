@@ -255,12 +255,13 @@ def log_model(model_folder: Path, input_example, output_example, register: str |
     """
     import mlflow
     from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
     code = Path(__file__).with_name("pyfunc.py")
     # The title is optional: a model predicts from the text alone.
     inputs = Schema([ColSpec("string", name, required=name != "title") for name in input_example.columns])
-    signature = ModelSignature(inputs=inputs, outputs=infer_signature(input_example, output_example).outputs)
+    signature = ModelSignature(inputs=inputs, outputs=infer_signature(input_example, output_example).outputs,
+                               params=ParamSchema([ParamSpec("adapt_priors", "boolean", False)]))
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(code),
