@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from train.models.priors import adapt, adapt_tasks, adapted_threshold, calibrate, calibration, reference_priors
+from train.models.priors import adapt, adapt_tasks, adapted_threshold, calibrate, reference_priors, temperature
 from train.schema import Task
 
 UNCALIBRATED = {"temperature": 1.0}
@@ -16,12 +16,12 @@ def test_without_validation_the_reference_is_the_weighted_training_share_of_each
     labels = {"topic": np.array([0, 0, 1, -1])}
     reference = reference_priors([task], labels, np.array([1.0, 0.5, 2.0, 5.0]))["topic"]
     assert reference["prior"] == pytest.approx([1.5 / 3.5, 2 / 3.5, 0.0])
-    assert reference["temperature"] == 1.0 and reference["bias"] == [0, 0, 0] and reference["from"] == "training labels"
+    assert reference["temperature"] == 1.0 and reference["from"] == "training labels"
     assert reference_priors([task], labels, None)["topic"]["prior"] == pytest.approx([2 / 3, 1 / 3, 0.0])
     assert reference_priors([task], {"topic": np.array([-1, -1])}, None) == {}
 
 
-def test_with_validation_the_calibration_sharpens_an_underconfident_model_and_corrects_a_biased_one():
+def test_with_validation_the_temperature_sharpens_an_underconfident_model():
     # The model is right 90% of the time but says 0.6: the fitted temperature makes its probabilities say 0.9.
     task = Task(name="yes_no", labels=["no", "yes"])
     y = np.r_[np.zeros(500, dtype=int), np.ones(500, dtype=int)]
@@ -30,18 +30,9 @@ def test_with_validation_the_calibration_sharpens_an_underconfident_model_and_co
     proba = np.c_[np.where(said == 0, 0.6, 0.4), np.where(said == 1, 0.6, 0.4)]
     reference = reference_priors([task], {"yes_no": y}, None, {"yes_no": y}, {"yes_no": proba})["yes_no"]
     assert reference["from"] == "validation"
-    assert calibrate(proba, reference)[1] == pytest.approx([0.9, 0.1], abs=0.005)  # said 0.6 and was right
-    scale, bias = calibration(proba, y)
-    assert scale == pytest.approx(np.log(1.5) / np.log(9), rel=0.01) and bias == pytest.approx([0, 0], abs=0.01)
+    assert calibrate(proba, reference["temperature"])[1] == pytest.approx([0.9, 0.1], abs=0.005)  # said 0.6, right
+    assert temperature(proba, y) == pytest.approx(np.log(1.5) / np.log(9), rel=0.01)
     assert reference["prior"] == pytest.approx([0.5, 0.5], abs=0.01)
-    # A model that says 0.5 / 0.5 everywhere where 3 articles in 4 are "no": the biases learn the 3 to 1.
-    flat = np.full((1000, 2), 0.5)
-    skewed = (np.arange(1000) % 4 == 0).astype(int)
-    reference = reference_priors([task], {"yes_no": skewed}, None, {"yes_no": skewed}, {"yes_no": flat})["yes_no"]
-    assert reference["prior"] == pytest.approx([0.75, 0.25], abs=0.01)
-    # With 8 articles, the prior on the biases keeps them nearer 0 than the log-odds of 3 to 1.
-    _, few = calibration(flat[:8], skewed[:8])
-    assert 0 < few[0] - few[1] < np.log(3) * 0.8
 
 
 def test_adaptation_recovers_a_shifted_label_proportion_and_mends_decisions():
@@ -66,7 +57,7 @@ def test_adaptation_counts_certain_predictions_and_leaves_unseen_labels_at_zero(
     assert estimate == pytest.approx([0.75, 0.25, 0.0])
     assert np.array_equal(adapted, proba)
     mixed = np.array([[0.4, 0.3, 0.3], [0.2, 0.5, 0.3]])
-    adapted, estimate = adapt(mixed, {"prior": [0.5, 0.5, 0.0], "temperature": 0.5, "bias": [0.2, 0.0, 0.0]})
+    adapted, estimate = adapt(mixed, {"prior": [0.5, 0.5, 0.0], "temperature": 0.5})
     assert np.all(adapted[:, 2] == 0) and adapted.sum(1) == pytest.approx([1, 1])
     # At the fixed point, the mean re-weighed probability is the estimate.
     assert adapted.mean(0) == pytest.approx(estimate, abs=1e-5)
@@ -75,14 +66,14 @@ def test_adaptation_counts_certain_predictions_and_leaves_unseen_labels_at_zero(
 
 
 def test_a_threshold_moves_with_the_probabilities_so_that_it_decides_the_same_articles_before_the_shift():
-    reference = {"prior": [0.8, 0.2], "temperature": 0.5, "bias": [0.1, -0.2]}
+    reference = {"prior": [0.8, 0.2], "temperature": 0.5}
     estimate = np.array([0.6, 0.4])
     moved = adapted_threshold(0.3, reference, estimate, positive=1)
-    # By hand: odds 0.3/0.7, to the power 1/0.5, times exp(-0.2 - 0.1), times (0.4/0.2)/(0.6/0.8).
-    odds = (0.3 / 0.7) ** 2 * np.exp(-0.3) * (0.4 / 0.2) / (0.6 / 0.8)
+    # By hand: odds 0.3/0.7, to the power 1/0.5, times (0.4/0.2)/(0.6/0.8).
+    odds = (0.3 / 0.7) ** 2 * (0.4 / 0.2) / (0.6 / 0.8)
     assert moved == pytest.approx(odds / (1 + odds))
     # An article exactly at the old threshold lands exactly at the new one after calibration and re-weighing.
-    at = calibrate(np.array([[0.7, 0.3]]), reference) * (estimate / np.asarray(reference["prior"]))
+    at = calibrate(np.array([[0.7, 0.3]]), 0.5) * (estimate / np.asarray(reference["prior"]))
     assert (at / at.sum())[0, 1] == pytest.approx(moved)
 
 
