@@ -92,9 +92,13 @@ def test_readme_commands_on_the_example_files_run(trained, tmp_path, monkeypatch
 
 def _check_output(command: str, result, folder) -> None:
     """What each example command must have produced."""
-    if " evaluate " in f" {command} ":
+    if " evaluate " in f" {command} " and "--json" in command:
         metrics = json.loads(result.stdout)["heldout"]
         assert set(metrics) == {"topic"} and metrics["topic"]["n"] == len(raw_articles(SAMPLE / "new.jsonl"))
+    elif " evaluate " in f" {command} ":
+        assert result.stdout.startswith("[heldout]") and "\ntopic " in result.stdout
+        if "--adapt-priors" in command:
+            assert "note: topic: probabilities adapted to the label proportions estimated" in result.stdout
     elif " predict " in f" {command} ":
         predictions = (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(predictions) == len(raw_articles(SAMPLE / "new.jsonl"))

@@ -77,6 +77,22 @@ def test_other_classifiers_train(tmp_path, sample_dataset, classifier):
     assert "bilateral_security_cooperation" in result.output and "stance" not in result.output
 
 
+def test_an_experiment_evaluates_with_its_priors_adapted_when_asked(tmp_path, sample_dataset):
+    result = run_cli("train", experiment_file(tmp_path, sample_dataset, tasks=["topic", "stance"],
+                                              evaluation={"adapt_priors": True, "splits": ["test"]}))
+    assert result.exit_code == 0, result.output
+    run_id = next(line.split()[1] for line in result.output.splitlines() if line.startswith("run "))
+    metrics = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id).data.metrics
+    for task, labels in (("topic", 8), ("stance", 3)):
+        estimated = [value for key, value in metrics.items() if key.startswith(f"test/{task}/estimated_prior/")]
+        assert len(estimated) == labels and sum(estimated) == pytest.approx(1, abs=1e-4)
+        assert f"note: {task}: probabilities adapted to the label proportions estimated in these articles" in \
+            result.output
+    info = json.loads((tmp_path / "runs" / "tests" / run_id / "model" / "model.json").read_text(encoding="utf-8"))
+    # The sample has a validation split: the temperature was fit there.
+    assert {reference["from"] for reference in info["label_priors"].values()} == {"validation"}
+
+
 def test_search_trials_are_child_runs(tmp_path, sample_dataset):
     config = experiment_file(tmp_path, sample_dataset, tasks=["topic"],
                              model={"search": {"grid": {"C": [1.0, 10.0]}, "on": "cv", "folds": 2}})
