@@ -19,6 +19,8 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from train.schema import Task
+
 TEXT_CHARS = 300
 # Resamples per bincount pass: bounds the temporaries to BLOCK x n codes whatever `bootstrap` is.
 BLOCK = 200
@@ -101,6 +103,33 @@ def decide(proba: np.ndarray, positive: int | None = None, threshold: float | No
     if threshold is None or positive is None:
         return proba.argmax(axis=1).astype(np.int64)
     return np.where(proba[:, positive] >= threshold, positive, 1 - positive).astype(np.int64)
+
+
+def predicted_labels(tasks: list[Task], proba: dict[str, np.ndarray],
+                     thresholds: dict[str, float] | None = None) -> dict[str, list[str]]:
+    """The predicted label per task and article; "" where the task does not apply.
+
+    A binary task with a decision threshold predicts its positive label when that label's probability reaches the
+    threshold; other tasks predict their most probable label. Whether a task applies is decided by the label predicted
+    for the task it depends on; a model without that task cannot tell, and predicts the task everywhere.
+    """
+    thresholds = thresholds or {}
+    by_name = {task.name: task for task in tasks}
+
+    def depth(task: Task) -> int:  # the task a task depends on comes earlier in the schema: no cycles
+        parent = task.applies_when and by_name.get(task.applies_when.task)
+        return 1 + depth(parent) if parent else 0
+
+    labels: dict[str, list[str]] = {}
+    for task in sorted(tasks, key=depth):
+        predicted = [task.label_names[i] for i in decide(proba[task.name], task.positive_index,
+                                                         thresholds.get(task.name))]
+        if task.applies_when and task.applies_when.task in labels:
+            allowed = task.applies_when.labels
+            predicted = [label if parent in allowed else ""
+                         for label, parent in zip(predicted, labels[task.applies_when.task], strict=True)]
+        labels[task.name] = predicted
+    return labels
 
 
 def labelled_macro_f1(y_true: np.ndarray, proba: np.ndarray) -> float:

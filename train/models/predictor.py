@@ -123,6 +123,8 @@ def label_columns(tasks: list[Task], proba: dict[str, np.ndarray],
     Where a task does not apply (the task its `applies_when` names was predicted with another label), its label is ""
     and its probabilities are None: the schema says it has no label there.
     """
+    from train.evaluation.metrics import predicted_labels
+
     labels = predicted_labels(tasks, proba, thresholds)
     columns: dict[str, list] = {}
     for task in tasks:
@@ -132,35 +134,6 @@ def label_columns(tasks: list[Task], proba: dict[str, np.ndarray],
             values = proba[task.name][:, index].astype(float).tolist()
             columns[f"{task.name}.proba.{label}"] = [v if ok else None for v, ok in zip(values, applies, strict=True)]
     return columns
-
-
-def predicted_labels(tasks: list[Task], proba: dict[str, np.ndarray],
-                     thresholds: dict[str, float] | None = None) -> dict[str, list[str]]:
-    """The predicted label per task and article; "" where the task does not apply.
-
-    A binary task with a decision threshold predicts its positive label when that label's probability reaches the
-    threshold; other tasks predict their most probable label. Whether a task applies is decided by the label predicted
-    for the task it depends on; a model without that task cannot tell, and predicts the task everywhere.
-    """
-    from train.evaluation.metrics import decide
-
-    thresholds = thresholds or {}
-    by_name = {task.name: task for task in tasks}
-
-    def depth(task: Task) -> int:  # the task a task depends on comes earlier in the schema: no cycles
-        parent = task.applies_when and by_name.get(task.applies_when.task)
-        return 1 + depth(parent) if parent else 0
-
-    labels: dict[str, list[str]] = {}
-    for task in sorted(tasks, key=depth):
-        predicted = [task.label_names[i] for i in decide(proba[task.name], task.positive_index,
-                                                         thresholds.get(task.name))]
-        if task.applies_when and task.applies_when.task in labels:
-            allowed = task.applies_when.labels
-            predicted = [label if parent in allowed else ""
-                         for label, parent in zip(predicted, labels[task.applies_when.task], strict=True)]
-        labels[task.name] = predicted
-    return labels
 
 
 def load_predictor(reference: str | Path, tracking_uri: str | None = None) -> Predictor:

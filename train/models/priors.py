@@ -124,7 +124,7 @@ def adapt_tasks(tasks: Sequence[Task], proba: dict[str, np.ndarray], references:
     """Every task's probabilities adapted (`adapt`) to a batch; the label proportions estimated per task; the decision
     thresholds moved with the probabilities. `tasks` in schema order: a task with `applies_when` is adapted on the
     articles it applies to, once the task it depends on is."""
-    from train.models.predictor import predicted_labels
+    from train.evaluation.metrics import predicted_labels
 
     adapted, estimates, thresholds = dict(proba), {}, dict(thresholds)
     for task in tasks:
