@@ -195,6 +195,14 @@ def test_predict_adapts_the_priors_over_the_whole_input_across_batches(trained, 
     assert spark.exit_code == 2 and "--adapt-priors needs every article's probabilities" in spark.output
 
 
+def test_adapting_the_priors_of_a_handful_of_articles_is_refused(trained, tmp_path):
+    source = write_jsonl(tmp_path / "few.jsonl", [{"id": f"a{i}", "text": arabic_text(i)} for i in range(5)])
+    result = run_cli("predict", trained["model_dir"], "--input", source, "--output", tmp_path / "o.jsonl",
+                     "--adapt-priors")
+    assert result.exit_code == 1 and "5 are too few for an estimate (at least 20" in result.output
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_adapting_the_priors_of_a_model_trained_without_them_says_to_retrain(trained, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(trained["model_dir"], folder)

@@ -8,8 +8,9 @@ import time
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 
-from tests.helpers import experiment_file, run_cli
+from tests.helpers import ROOT, experiment_file, run_cli
 
 
 def _client(trained):
@@ -91,6 +92,22 @@ def test_an_experiment_evaluates_with_its_priors_adapted_when_asked(tmp_path, sa
     info = json.loads((tmp_path / "runs" / "tests" / run_id / "model" / "model.json").read_text(encoding="utf-8"))
     # The sample has a validation split: the temperature was fit there.
     assert {reference["from"] for reference in info["label_priors"].values()} == {"validation"}
+
+
+def test_a_split_too_small_to_estimate_label_proportions_from_is_refused_before_training(tmp_path):
+    config = yaml.safe_load((ROOT / "configs" / "data" / "sample.yaml").read_text(encoding="utf-8"))
+    config["schema"] = str(ROOT / config["schema"])
+    for entry in config["sources"] + config["annotations"]:
+        entry["path"] = str(ROOT / entry["path"])
+    config.update(output=str(tmp_path / "built"), split={**config["split"], "validation": 0.22, "test": 0.08})
+    data = tmp_path / "small_test.yaml"
+    data.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    experiment = experiment_file(tmp_path, data, evaluation={"adapt_priors": True})
+    result = run_cli("train", experiment, "--dry-run")
+    assert result.exit_code == 1
+    assert "evaluation.adapt_priors estimates the label proportions of each evaluated split, and test (" in result.output
+    assert "has fewer than 20 articles: drop it from evaluation.splits" in result.output
+    assert run_cli("train", experiment, "--dry-run", "--set", "evaluation.splits=[validation]").exit_code == 0
 
 
 def test_search_trials_are_child_runs(tmp_path, sample_dataset):

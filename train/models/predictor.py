@@ -17,6 +17,8 @@ from train.errors import TaawunError
 from train.schema import Schema, Task
 
 MODEL_FILE = "model.json"
+# Prior adaptation estimates label proportions from the articles: from a handful, each article's own label wins.
+MIN_ARTICLES_TO_ADAPT = 20
 
 
 class Predictor:
@@ -102,6 +104,11 @@ class Predictor:
             raise TaawunError("this model's folder has no reference label priors (model.json: label_priors): it was "
                               "trained by a taawun older than prior adaptation. Retrain it, or predict without "
                               "--adapt-priors")
+        articles = len(next(iter(proba.values()), []))
+        if articles < MIN_ARTICLES_TO_ADAPT:
+            raise TaawunError(f"--adapt-priors estimates the labels' proportions from the articles given, and {articles} "
+                              f"are too few for an estimate (at least {MIN_ARTICLES_TO_ADAPT}; a few hundred are "
+                              "better): give the whole batch of the new outlet, or predict without it")
         order = [task.name for task in self.schema.tasks]
         tasks = sorted(self.tasks, key=lambda task: order.index(task.name))
         return adapt_tasks(tasks, proba, references, self.thresholds)

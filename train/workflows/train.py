@@ -28,7 +28,7 @@ from train.evaluation.scoring import dataset_columns, score
 from train.evaluation.tables import format_table
 from train.models import registry
 from train.models.base import Articles, FitContext, Labelled, split_labels
-from train.models.predictor import Predictor
+from train.models.predictor import MIN_ARTICLES_TO_ADAPT, Predictor
 from train.models.priors import reference_priors
 from train.models.selection import grouped_folds, out_of_fold_proba, scored_labels
 from train.models.self_training import self_train
@@ -186,6 +186,12 @@ def _check_splits(dataset, config: ExperimentConfig) -> None:
     if empty:
         raise TaawunError(f"{config.data}: the {empty} split(s) are empty; drop them from evaluation.splits or "
                           "give them a share in the data config's split section")
+    few = [f"{split} ({len(dataset[split])})" for split in config.evaluation.splits
+           if len(dataset[split]) < MIN_ARTICLES_TO_ADAPT]
+    if config.evaluation.adapt_priors and few:
+        raise TaawunError(f"{config.data}: evaluation.adapt_priors estimates the label proportions of each evaluated "
+                          f"split, and {', '.join(few)} has fewer than {MIN_ARTICLES_TO_ADAPT} articles: drop it from "
+                          "evaluation.splits, or set evaluation.adapt_priors: false")
 
 
 def _log_start(config, resolved, folder: Path, data_folder: Path, fingerprint: str) -> None:
