@@ -50,35 +50,42 @@ def predict_file(predictor: Predictor, source: Path, output: Path, fields: dict[
     predicted, held, estimates = 0, [], None
     with atomic_file(output, newline="") as handle:
         writer = _writer(out_format, handle, predictor)
-
-        def write(ids: list[str], proba: dict[str, np.ndarray], evidence: dict[str, list],
-                  thresholds: dict[str, float] = predictor.thresholds) -> None:
-            writer(ids, {**label_columns(predictor.tasks, proba, thresholds), **evidence})
-
         bar = _progress(progress, source)
         for batch in _batches(_records(reader), batch_size):
             columns = {key: [record[key] for record in batch] for key in reader.column}
-            proba = predict_columns(predictor, columns, clean=True)
-            evidence = {}
-            for task, rows in predictor.evidence(columns["title"], columns["text"]).items():
-                evidence[f"{task}.evidence"] = [row["sentence"] for row in rows]
-                evidence[f"{task}.evidence_score"] = [row["score"] for row in rows]
+            proba, evidence = predict_columns(predictor, columns, clean=True), _evidence_columns(predictor, columns)
             if adapt_priors:
                 held.append((columns["id"], proba, evidence))
             else:
-                write(columns["id"], proba, evidence)
+                writer(columns["id"], {**label_columns(predictor.tasks, proba, predictor.thresholds), **evidence})
             predicted += len(batch)
             bar.update(len(batch))
         bar.close()
         if held:
-            adapted, estimates, thresholds = predictor.adapt_priors(
-                {task: np.vstack([proba[task] for _, proba, _ in held]) for task in held[0][1]})
-            start = 0
-            for ids, _, evidence in held:
-                write(ids, {task: values[start:start + len(ids)] for task, values in adapted.items()}, evidence,
-                      thresholds)
-                start += len(ids)
+            estimates = _write_adapted(writer, predictor, held)
     return PredictSummary(predicted, reader.malformed, output, estimated_priors=estimates)
+
+
+def _evidence_columns(predictor: Predictor, columns: dict[str, list]) -> dict[str, list]:
+    """`<task>.evidence` and `<task>.evidence_score` columns for the tasks whose model points at a sentence."""
+    evidence = {}
+    for task, rows in predictor.evidence(columns["title"], columns["text"]).items():
+        evidence[f"{task}.evidence"] = [row["sentence"] for row in rows]
+        evidence[f"{task}.evidence_score"] = [row["score"] for row in rows]
+    return evidence
+
+
+def _write_adapted(writer, predictor: Predictor, held: list[tuple]) -> dict[str, dict[str, float]]:
+    """The held batches (ids, probabilities, evidence) written with their probabilities adapted together
+    (`Predictor.adapt_priors`); returns the label proportions estimated per task."""
+    adapted, estimates, thresholds = predictor.adapt_priors(
+        {task: np.vstack([proba[task] for _, proba, _ in held]) for task in held[0][1]})
+    start = 0
+    for ids, _, evidence in held:
+        part = {task: values[start:start + len(ids)] for task, values in adapted.items()}
+        writer(ids, {**label_columns(predictor.tasks, part, thresholds), **evidence})
+        start += len(ids)
+    return estimates
 
 
 def _output_format(output: Path) -> str:
