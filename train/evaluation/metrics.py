@@ -114,14 +114,8 @@ def predicted_labels(tasks: list[Task], proba: dict[str, np.ndarray],
     for the task it depends on; a model without that task cannot tell, and predicts the task everywhere.
     """
     thresholds = thresholds or {}
-    by_name = {task.name: task for task in tasks}
-
-    def depth(task: Task) -> int:  # the task a task depends on comes earlier in the schema: no cycles
-        parent = task.applies_when and by_name.get(task.applies_when.task)
-        return 1 + depth(parent) if parent else 0
-
     labels: dict[str, list[str]] = {}
-    for task in sorted(tasks, key=depth):
+    for task in in_decision_order(tasks):
         predicted = [task.label_names[i] for i in decide(proba[task.name], task.positive_index,
                                                          thresholds.get(task.name))]
         if task.applies_when and task.applies_when.task in labels:
@@ -130,6 +124,17 @@ def predicted_labels(tasks: list[Task], proba: dict[str, np.ndarray],
                          for label, parent in zip(predicted, labels[task.applies_when.task], strict=True)]
         labels[task.name] = predicted
     return labels
+
+
+def in_decision_order(tasks: list[Task]) -> list[Task]:
+    """`tasks` with each one after the task its `applies_when` names (when that task is among them)."""
+    by_name = {task.name: task for task in tasks}
+
+    def depth(task: Task) -> int:  # the task a task depends on comes earlier in the schema: no cycles
+        parent = task.applies_when and by_name.get(task.applies_when.task)
+        return 1 + depth(parent) if parent else 0
+
+    return sorted(tasks, key=depth)
 
 
 def labelled_macro_f1(y_true: np.ndarray, proba: np.ndarray) -> float:

@@ -109,9 +109,7 @@ class Predictor:
             raise TaawunError(f"--adapt-priors estimates the labels' proportions from the articles given, and {articles} "
                               f"are too few for an estimate (at least {MIN_ARTICLES_TO_ADAPT}; a few hundred are "
                               "better): give the whole batch of the new outlet, or predict without it")
-        order = [task.name for task in self.schema.tasks]
-        tasks = sorted(self.tasks, key=lambda task: order.index(task.name))
-        return adapt_tasks(tasks, proba, references, self.thresholds)
+        return adapt_tasks(self.tasks, proba, references, self.thresholds)
 
     def save(self, folder: Path) -> None:
         """Write the model folder."""

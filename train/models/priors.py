@@ -122,16 +122,18 @@ def adapt_tasks(tasks: Sequence[Task], proba: dict[str, np.ndarray], references:
                 thresholds: dict[str, float]) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]],
                                                        dict[str, float]]:
     """Every task's probabilities adapted (`adapt`) to a batch; the label proportions estimated per task; the decision
-    thresholds moved with the probabilities. `tasks` in schema order: a task with `applies_when` is adapted on the
-    articles it applies to, once the task it depends on is."""
-    from train.evaluation.metrics import predicted_labels
+    thresholds moved with the probabilities. A task with `applies_when` is adapted on the articles it applies to, once
+    the task it depends on is."""
+    from train.evaluation.metrics import in_decision_order, predicted_labels
 
     adapted, estimates, thresholds = dict(proba), {}, dict(thresholds)
-    for task in tasks:
+    for task in in_decision_order(list(tasks)):
         if task.name not in references:
             continue
-        applies = np.asarray([label != "" for label in predicted_labels(tasks, adapted, thresholds)[task.name]],
-                             dtype=bool)
+        applies = np.ones(len(adapted[task.name]), dtype=bool)
+        if task.applies_when:  # where the (adapted) task it depends on predicts one of its labels
+            applies = np.asarray([label != "" for label in predicted_labels(tasks, adapted, thresholds)[task.name]],
+                                 dtype=bool)
         new, estimate = adapt(adapted[task.name][applies], references[task.name])
         adapted[task.name] = adapted[task.name].copy()
         adapted[task.name][applies] = new

@@ -187,8 +187,8 @@ def _check_splits(dataset, config: ExperimentConfig) -> None:
         raise TaawunError(f"{config.data}: the {empty} split(s) are empty; drop them from evaluation.splits or "
                           "give them a share in the data config's split section")
     few = [f"{split} ({len(dataset[split])})" for split in config.evaluation.splits
-           if len(dataset[split]) < MIN_ARTICLES_TO_ADAPT]
-    if config.evaluation.adapt_priors and few:
+           if config.evaluation.adapt_priors and len(dataset[split]) < MIN_ARTICLES_TO_ADAPT]
+    if few:
         raise TaawunError(f"{config.data}: evaluation.adapt_priors estimates the label proportions of each evaluated "
                           f"split, and {', '.join(few)} has fewer than {MIN_ARTICLES_TO_ADAPT} articles: drop it from "
                           "evaluation.splits, or set evaluation.adapt_priors: false")
