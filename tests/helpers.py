@@ -109,6 +109,22 @@ INLINE_LABELS = {"topic": "topic", "bilateral_security_cooperation": "bilateral_
 
 
 
+def skewed_heldout(tmp_path: Path, topic: str = "security", copies: int = 8) -> tuple[Path, float]:
+    """The sample's held-out articles with every `topic` article repeated `copies` times (new ids): an outlet that
+    files most of its articles under one label."""
+    with open(SCHEMA.parents[1] / "data" / "sample" / "heldout.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    skewed = [{**row, "id": f"{row['id']}-{copy}"} for row in rows
+              for copy in range(copies if row["label"] == topic else 1)]
+    path = tmp_path / "skewed.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(skewed)
+    share = sum(row["label"] == topic for row in skewed) / len(skewed)
+    return path, share
+
+
 def shared_file(relative: str) -> Path:
     """A file of ../shared/data, or skip the test with a message when it is absent (a user's fresh clone)."""
     path = SHARED_DATA / relative

@@ -384,15 +384,17 @@ def annotate() -> None:
 @click.option("--task", "tasks", multiple=True, help="Only these tasks' uncertainty counts (default: all).")
 @click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--adapt-priors", is_flag=True, help=ADAPT_PRIORS_HELP + " The input is the pool; uncertainty and "
+              "pre-annotations use the adapted probabilities.")
 @TRACKING_OPTION
 def annotate_suggest(model: str, source: Path, count: int, output: Path, strategy: str, tasks: tuple[str, ...],
-                     fields: tuple[str, ...], seed: int, uri: str | None) -> None:
+                     fields: tuple[str, ...], seed: int, adapt_priors: bool, uri: str | None) -> None:
     """Pick the N articles MODEL is least sure of (no two near-duplicates), pre-annotated, for Label Studio."""
     from train.data.table import parse_fields
     from train.workflows.suggest import suggest
 
     result = suggest(model, source, count, output, strategy=strategy, fields=parse_fields(fields), seed=seed,
-                     tasks=list(tasks) or None, tracking_uri=uri)
+                     tasks=list(tasks) or None, tracking_uri=uri, adapt_priors=adapt_priors)
     click.echo(result.describe())
 
 
@@ -422,15 +424,19 @@ def server_options(command):
 @click.option("--task", "tasks", multiple=True, help="Only these tasks' uncertainty counts (default: all).")
 @click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--adapt-priors", is_flag=True, help=ADAPT_PRIORS_HELP + " The input is the pool; uncertainty and "
+              "pre-annotations use the adapted probabilities.")
 @TRACKING_OPTION
 def annotate_push(model: str, source: Path, count: int, url: str | None, api_key: str | None, project: str | None,
-                  strategy: str, tasks: tuple[str, ...], fields: tuple[str, ...], seed: int, uri: str | None) -> None:
+                  strategy: str, tasks: tuple[str, ...], fields: tuple[str, ...], seed: int, adapt_priors: bool,
+                  uri: str | None) -> None:
     """Push the N articles MODEL is least sure of, pre-annotated, into a Label Studio project made from its schema."""
     from train.data.table import parse_fields
     from train.workflows.annotate import Server, push
 
     result = push(model, source, count, Server(url, api_key), project, strategy=strategy,
-                  fields=parse_fields(fields), seed=seed, tasks=list(tasks) or None, tracking_uri=uri)
+                  fields=parse_fields(fields), seed=seed, tasks=list(tasks) or None, tracking_uri=uri,
+                  adapt_priors=adapt_priors)
     click.echo(result.describe())
 
 

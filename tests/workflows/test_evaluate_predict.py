@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import SCHEMA, arabic_text, run_cli, write_jsonl
+from tests.helpers import SCHEMA, arabic_text, run_cli, skewed_heldout, write_jsonl
 
 
 def _raw_articles(tmp_path, n=30):
@@ -119,24 +119,8 @@ def test_predict_missing_text_column(trained, tmp_path):
     assert not (tmp_path / "o.jsonl").exists()
 
 
-def _skewed_heldout(tmp_path, topic: str = "security", copies: int = 8):
-    """The sample's held-out articles with every `topic` article repeated `copies` times (new ids): an outlet that
-    files most of its articles under one label."""
-    with open(SCHEMA.parents[1] / "data" / "sample" / "heldout.csv", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    skewed = [{**row, "id": f"{row['id']}-{copy}"} for row in rows
-              for copy in range(copies if row["label"] == topic else 1)]
-    path = tmp_path / "skewed.csv"
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(skewed)
-    share = sum(row["label"] == topic for row in skewed) / len(skewed)
-    return path, share
-
-
 def test_evaluate_adapts_the_label_priors_to_a_skewed_outlet_and_logs_them(trained, tmp_path):
-    path, share = _skewed_heldout(tmp_path)
+    path, share = skewed_heldout(tmp_path)
     args = ["evaluate", trained["model_dir"], "--input", path, "--field", "text=body", "--field", "topic=label",
             "--json", "--tracking-uri", trained["uri"]]
     plain, adapted = run_cli(*args), run_cli(*args, "--adapt-priors")
@@ -163,7 +147,7 @@ def test_evaluate_adapts_the_label_priors_to_a_skewed_outlet_and_logs_them(train
 
 
 def test_predict_adapts_the_priors_over_the_whole_input_across_batches(trained, tmp_path):
-    path, _ = _skewed_heldout(tmp_path)
+    path, _ = skewed_heldout(tmp_path)
     outputs = {}
     for name, extra in {"plain": [], "adapted": ["--adapt-priors"], "one batch": ["--adapt-priors",
                                                                                  "--batch-size", "1000"]}.items():
@@ -209,7 +193,7 @@ def test_adapting_the_priors_of_a_model_trained_without_them_says_to_retrain(tra
     info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     del info["label_priors"]
     (folder / "model.json").write_text(json.dumps(info), encoding="utf-8")
-    path, _ = _skewed_heldout(tmp_path)
+    path, _ = skewed_heldout(tmp_path)
     result = run_cli("predict", folder, "--input", path, "--output", tmp_path / "o.jsonl", "--field", "text=body",
                      "--adapt-priors")
     assert result.exit_code == 1 and "no reference label priors" in result.output and "Retrain it" in result.output

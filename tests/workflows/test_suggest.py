@@ -27,10 +27,13 @@ def sample_articles() -> list[dict]:
     return [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def expected_uncertainty(model: Path | str, records: list[dict]) -> dict[str, float]:
-    """The expected score, computed here from the model's probabilities: mean over tasks of H(p) / log(labels)."""
+def expected_uncertainty(model: Path | str, records: list[dict], adapt_priors: bool = False) -> dict[str, float]:
+    """The expected score, computed here from the model's probabilities: mean over tasks of H(p) / log(labels); with
+    `adapt_priors`, from the probabilities adapted to the label proportions estimated in `records`."""
     predictor = load_predictor(model)
     proba = predictor.predict_raw([r["title"] for r in records], [r["text"] for r in records], {})
+    if adapt_priors:
+        proba = predictor.adapt_priors(proba)[0]
     per_task = []
     for task in predictor.tasks:
         p = proba[task.name]

@@ -99,6 +99,8 @@ class PushResult:
 
     def describe(self) -> str:
         """A short summary for the terminal."""
+        from train.workflows.suggest import priors_notes
+
         if self.created:
             what = "created"
         else:
@@ -112,17 +114,18 @@ class PushResult:
                          f"{1 - min(picked.scores):.3f} (most)")
         if picked.near_duplicates_skipped:
             lines.append(f"{picked.near_duplicates_skipped} near-duplicate(s) of picked articles skipped")
-        return "\n".join(lines + picked.malformed)
+        return "\n".join(lines + priors_notes(picked.estimated_priors) + picked.malformed)
 
 
 def push(model_ref: str, source: Path, n: int, server: Server, project: str | None = None,
          strategy: str = "uncertainty", fields: dict[str, str] | None = None, seed: int = 0,
-         tasks: list[str] | None = None, tracking_uri: str | None = None) -> PushResult:
+         tasks: list[str] | None = None, tracking_uri: str | None = None, adapt_priors: bool = False) -> PushResult:
     """Suggest `n` articles of `source` with the model and import them, pre-annotated, into a Label Studio project.
 
     The project (default title: "taawun <schema name>") is created from the model's schema, or its labeling config
     is updated to it (Label Studio refuses a change that drops labels its annotations use: the error says so).
     Articles already in the project (by `data.id`) are left out of the pool, so a second push adds new ones.
+    `adapt_priors`: as in `train.workflows.suggest.suggest`.
     """
     from train.labelstudio import labelstudio_config
     from train.models.predictor import load_predictor
@@ -135,7 +138,8 @@ def push(model_ref: str, source: Path, n: int, server: Server, project: str | No
     _check_config(config)
     existing = _find_project(client, server, title)
     there = _article_ids(client, server, existing.id) if existing else frozenset()
-    picked = pick(predictor, str(model_ref), source, n, strategy, fields, seed, tasks, exclude=there)
+    picked = pick(predictor, str(model_ref), source, n, strategy, fields, seed, tasks, exclude=there,
+                  adapt_priors=adapt_priors)
     project_id, updated = _create_or_update(client, server, existing, title, config)
     with server.errors(f"importing {len(picked.records)} task(s) into project {title!r}"):
         client.projects.import_tasks(project_id, request=picked.records)

@@ -67,10 +67,12 @@ class SuggestResult:
     pool_size: int
     near_duplicates_skipped: int
     malformed: list[str] = field(default_factory=list)
+    estimated_priors: dict[str, dict[str, float]] | None = None  # {task: {label: share}} with adapt_priors
 
     def describe(self) -> str:
         """A short summary for the terminal."""
-        lines = [f"{len(self.ids)} of {self.pool_size} article(s) suggested ({self.strategy}) into {self.output}"]
+        lines = [f"{len(self.ids)} of {self.pool_size} article(s) suggested ({self.strategy}) into {self.output}",
+                 *priors_notes(self.estimated_priors)]
         if self.scores:
             lines.append(f"uncertainty of the picked articles: {max(self.scores):.3f} (most) to "
                          f"{min(self.scores):.3f} (least), mean {float(np.mean(self.scores)):.3f}")
@@ -83,14 +85,16 @@ class SuggestResult:
 def suggest(model_ref: str, source: Path, n: int, output: Path, strategy: Strategy = "uncertainty",
             fields: dict[str, str] | None = None, seed: int = 0, tasks: list[str] | None = None,
             near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD,
-            tracking_uri: str | None = None) -> SuggestResult:
+            tracking_uri: str | None = None, adapt_priors: bool = False) -> SuggestResult:
     """Pick `n` articles of `source` to annotate next and write them, pre-annotated, as a Label Studio import file.
 
     `model_ref` is a model folder or an MLflow URI; `source` a JSONL/CSV/Parquet file whose columns `fields` maps (id,
     text, title, date, source and the model's target fields; default: the same names). `strategy` "uncertainty" takes
     the least sure articles first, "random" a random sample (seeded by `seed`); both skip near-duplicates of picked
     articles. `tasks` limits the tasks whose uncertainty counts (default: all the model's); every task of the model is
-    pre-annotated. `tracking_uri`: the store an MLflow model URI is loaded from.
+    pre-annotated. `tracking_uri`: the store an MLflow model URI is loaded from. `adapt_priors`: the probabilities
+    (uncertainty and pre-annotations) are adapted to the label proportions estimated in the whole pool
+    (`Predictor.adapt_priors`), for a pool from an outlet that files its labels in other proportions.
     Fewer than `n` articles come back when the pool holds fewer distinct ones.
     """
     if Path(output).suffix.lower() != ".json":
@@ -100,7 +104,8 @@ def suggest(model_ref: str, source: Path, n: int, output: Path, strategy: Strate
     from train.models.predictor import load_predictor
 
     predictor = load_predictor(model_ref, tracking_uri)
-    picked = pick(predictor, str(model_ref), source, n, strategy, fields, seed, tasks, near_duplicate_threshold)
+    picked = pick(predictor, str(model_ref), source, n, strategy, fields, seed, tasks, near_duplicate_threshold,
+                  adapt_priors=adapt_priors)
     write_json_atomically(Path(output), picked.records)
     return picked.result(Path(output))
 
@@ -116,19 +121,22 @@ class Picked:
     pool_size: int
     near_duplicates_skipped: int
     malformed: list[str]
+    estimated_priors: dict[str, dict[str, float]] | None = None
 
     def result(self, output: Path) -> SuggestResult:
         """The summary of a suggestion written to `output`."""
         return SuggestResult(self.ids, self.scores, output, self.strategy, self.pool_size,
-                             self.near_duplicates_skipped, self.malformed)
+                             self.near_duplicates_skipped, self.malformed, self.estimated_priors)
 
 
 def pick(predictor: Predictor, model_version: str, source: Path, n: int, strategy: Strategy = "uncertainty",
          fields: dict[str, str] | None = None, seed: int = 0, tasks: list[str] | None = None,
-         near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD, exclude: frozenset[str] = frozenset()) -> Picked:
+         near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD, exclude: frozenset[str] = frozenset(),
+         adapt_priors: bool = False) -> Picked:
     """The `n` articles `suggest` picks with a loaded model, as Label Studio tasks, without writing them.
 
-    Articles whose id is in `exclude` (already in the Label Studio project) are left out of the pool.
+    Articles whose id is in `exclude` (already in the Label Studio project) are left out of the pool; with
+    `adapt_priors`, the label proportions are estimated in the rest of the pool.
     """
     _check_request(n, strategy, near_duplicate_threshold)
     from train.evaluation.scoring import predict_columns
@@ -137,15 +145,25 @@ def pick(predictor: Predictor, model_version: str, source: Path, n: int, strateg
     pool = read_pool(Path(source), fields or {}, predictor.target_fields, exclude)
     cleaned = {key: predictor.clean(values) for key, values in pool.columns.items() if key not in UNREAD}
     proba = predict_columns(predictor, cleaned, clean=False)
+    estimates, thresholds = None, predictor.thresholds
+    if adapt_priors:
+        proba, estimates, thresholds = predictor.adapt_priors(proba)
     scores = uncertainty(proba, scored, predictor.schema)
     clusters = near_duplicate_clusters(cleaned["text"], near_duplicate_threshold)
     chosen, skipped = select(scores, clusters, n, strategy, seed)
     evidence = predictor.evidence([cleaned["title"][i] for i in chosen], [cleaned["text"][i] for i in chosen],
                                   clean=False) if chosen and predictor.evidence_tasks else {}
-    records = labelstudio_tasks(pool.columns, chosen, proba, scores, predictor.tasks, model_version,
-                                predictor.thresholds, evidence)
+    records = labelstudio_tasks(pool.columns, chosen, proba, scores, predictor.tasks, model_version, thresholds,
+                                evidence)
     return Picked(records, [pool.columns["id"][i] for i in chosen], [float(scores[i]) for i in chosen], strategy,
-                  len(pool), skipped, pool.malformed)
+                  len(pool), skipped, pool.malformed, estimates)
+
+
+def priors_notes(estimated: dict[str, dict[str, float]] | None) -> list[str]:
+    """One note per task on the label proportions that prior adaptation estimated in the pool."""
+    from train.evaluation.tables import priors_note
+
+    return [priors_note(task, shares, "the pool") for task, shares in (estimated or {}).items()]
 
 
 def _check_request(n: int, strategy: str, threshold: float) -> None:
