@@ -114,7 +114,8 @@ def test_push_annotate_pull_build_against_a_real_label_studio(label_studio, tmp_
     truth = truth_labels(sample_dataset)
     articles = [r for r in sample_articles() if r["id"] in truth]
     seed = write_jsonl(tmp_path / "seed.jsonl", [{**r, **truth[r["id"]]} for r in articles[::3]])
-    pool = write_jsonl(tmp_path / "pool.jsonl", [r for i, r in enumerate(articles) if i % 3])
+    pooled = [r for i, r in enumerate(articles) if i % 3]
+    pool = write_jsonl(tmp_path / "pool.jsonl", pooled)
     seed_config = write_config(tmp_path / "seed.yaml", {
         "sources": [{"path": str(seed), "name": "seed", "labels": {t: t for t in TASKS}}],
         "dedup": {"threshold": 0.5}, "split": {"stratify_by": "topic", "train": 0.7, "validation": 0.15, "test": 0.15},
@@ -127,17 +128,21 @@ def test_push_annotate_pull_build_against_a_real_label_studio(label_studio, tmp_
     assert first.exit_code == 0, first.output
     assert f"Label Studio project {PROJECT!r}" in first.output and "created" in first.output
     assert "12 of " in first.output
-    again = run_cli("annotate", "push", model, "--input", pool, "--n", "5", *server)
-    assert again.exit_code == 0, again.output
-    assert "labeling config unchanged" in again.output and "12 article(s) already in the project" in again.output
-
     admin = LabelStudio(base_url=label_studio, api_key=TOKEN)
     (project,) = [p for p in admin.projects.list() if p.title == PROJECT]
+    first_ids = {task.data["id"] for task in admin.tasks.list(project=project.id)}
+    # The second push adapts the priors to the rest of the pool (the 12 already there are left out of it).
+    again = run_cli("annotate", "push", model, "--input", pool, "--n", "5", "--adapt-priors", *server)
+    assert again.exit_code == 0, again.output
+    assert "labeling config unchanged" in again.output and "12 article(s) already in the project" in again.output
+    assert "note: topic: probabilities adapted to the label proportions estimated in the pool" in again.output
+
     assert same_config(admin.projects.get(project.id).label_config, labelstudio_config(load_predictor(model).schema))
     tasks = list(admin.tasks.list(project=project.id))
     ids = [task.data["id"] for task in tasks]
     assert len(ids) == 17 and len(set(ids)) == 17  # the second push added 5 new articles, none twice
-    uncertainty = expected_uncertainty(model, [r for r in articles if r["id"] in ids])
+    uncertainty = {**expected_uncertainty(model, [r for r in pooled if r["id"] not in first_ids], adapt_priors=True),
+                   **expected_uncertainty(model, [r for r in articles if r["id"] in first_ids])}
     for task in tasks:
         (prediction,) = admin.predictions.list(task=task.id)
         assert prediction.score == pytest.approx(1 - uncertainty[task.data["id"]], abs=1e-5)  # confidence, stored
