@@ -251,18 +251,25 @@ def reference(split, tasks):
                          for name, (vectorizer, classifier) in fitted.items()}
 
 
-def gold_scores(result: dict, gold, tasks) -> dict[str, float]:
+def pooled(result: dict, gold, tasks) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each task's gold labels and pooled test predictions, over the articles labelled for it."""
+    ids = [article for split in common.SPLITS for article in gold[split]["id"]]
+    found = {}
+    for task in tasks:
+        truth = dict(zip(ids, (v for split in common.SPLITS for v in gold[split][task.name]), strict=True))
+        labelled = [article for article in ids if truth[article] >= 0]
+        found[task.name] = (np.asarray([truth[article] for article in labelled]),
+                            np.asarray([result["decided"][task.name][article] for article in labelled]))
+    return found
+
+
+def gold_scores(predictions: dict[str, tuple[np.ndarray, np.ndarray]], tasks) -> dict[str, float]:
     """topic and stance macro-F1, cooperation macro-F1 and `yes` F1, pooled over the folds."""
     from sklearn.metrics import f1_score
 
-    ids = [article for split in common.SPLITS for article in gold[split]["id"]]
-    truth = {task.name: dict(zip(ids, (v for split in common.SPLITS for v in gold[split][task.name]), strict=True))
-             for task in tasks}
     scores = {}
     for task in tasks:
-        ids = [i for i in truth[task.name] if truth[task.name][i] >= 0]
-        y = np.asarray([truth[task.name][i] for i in ids])
-        predicted = np.asarray([result["decided"][task.name][i] for i in ids])
+        y, predicted = predictions[task.name]
         scores[task.name] = float(f1_score(y, predicted, average="macro", zero_division=0))
         if task.positive_label:
             positive = task.label_names.index(task.positive_label)
@@ -270,22 +277,50 @@ def gold_scores(result: dict, gold, tasks) -> dict[str, float]:
     return scores
 
 
+def gold_intervals(predictions: dict[str, tuple[np.ndarray, np.ndarray]], tasks, resamples: int = 1000,
+                   confidence: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of `gold_scores`' figures, resampling the pooled articles (as `taawun
+    evaluate` does for its macro-F1): how far a figure on 240 articles may be from the model's true score."""
+    from train.evaluation.metrics import macro_f1_of_counts, resample_counts
+
+    tail = (1 - confidence) / 2 * 100
+    found = {}
+    for task in tasks:
+        y, predicted = predictions[task.name]
+        k = len(task.label_names)
+        rows = np.random.default_rng(common.SEED).integers(0, len(y), size=(resamples, len(y)))
+        counts = resample_counts((y * k + predicted)[rows], k)
+        figures = {task.name: macro_f1_of_counts(counts)}
+        if task.positive_label:
+            positive = task.label_names.index(task.positive_label)
+            denominator = counts[:, positive, :].sum(axis=1) + counts[:, :, positive].sum(axis=1)
+            figures[f"{task.name}:{task.positive_label}"] = np.divide(
+                2.0 * counts[:, positive, positive], denominator, out=np.zeros(resamples), where=denominator > 0)
+        for key, values in figures.items():
+            low, high = np.percentile(values, [tail, 100 - tail])
+            found[key] = (float(low), float(high))
+    return found
+
+
 def gold_table(selected: dict, count: int) -> list[str]:
-    """The gold rows: each lever's pooled cross-validated scores."""
+    """The gold rows: each lever's pooled cross-validated scores; then their 95% bootstrap intervals."""
     silver()
     built, schema = datasets({"gold"} | {row["data"] for row in selected.values()})
     tasks, gold = schema.tasks, built["gold"]
     held_out = folds(gold, tasks, count)
-    header = ["lever", "topic macro-F1", "cooperation macro-F1", "`yes` F1", "stance macro-F1", "s per fold"]
-    lines = []
+    keys = ("topic", COOPERATION, f"{COOPERATION}:yes", "stance")
+    header = ["lever", "topic macro-F1", "cooperation macro-F1", "`yes` F1", "stance macro-F1"]
+    lines, spans = [], []
     for name, row in selected.items():
         print(f"{name} ...", file=sys.stderr, flush=True)
         result = cross_validate(row, built, schema, held_out)
-        scores = gold_scores(result, gold, tasks)
-        lines.append([name, *(f"{scores[key]:.3f}" for key in ("topic", COOPERATION, f"{COOPERATION}:yes", "stance")),
-                      f"{result['seconds']:.1f}"])
+        predictions = pooled(result, gold, tasks)
+        scores, intervals = gold_scores(predictions, tasks), gold_intervals(predictions, tasks)
+        lines.append([name, *(f"{scores[key]:.3f}" for key in keys), f"{result['seconds']:.1f}"])
+        spans.append([name, *(f"[{intervals[key][0]:.3f}, {intervals[key][1]:.3f}]" for key in keys)])
         print(common.row(lines[-1]), flush=True)
-    return common.table(header, lines)
+    return [*common.table([*header, "s per fold"], lines), "",
+            "95% bootstrap intervals (1,000 resamples of the pooled articles):", "", *common.table(header, spans)]
 
 
 # -- ANT, CNN held out ------------------------------------------------------------------------------------------------

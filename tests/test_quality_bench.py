@@ -34,3 +34,27 @@ def test_benches_reuse_a_current_dataset_and_rebuild_a_changed_one(tmp_path, cap
     common.dataset("sample", tmp_path, seed=7)
     assert (tmp_path / "sample" / "taawun.json").stat().st_mtime_ns != stamp
     assert "built from another version of the data config" in capfd.readouterr().err
+
+
+def test_gold_intervals_resample_the_pooled_articles_as_scikit_learn_scores_them():
+    """Each interval is the percentile range of the figure recomputed on resamples of the articles: checked against
+    scikit-learn's f1_score on the same resamples; a perfect classifier's interval is [1, 1]."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    quality = bench_module("quality")
+    tasks = load_schema(ROOT / "configs" / "schema.yaml").tasks
+    rng = np.random.default_rng(5)
+    truth = {task.name: rng.integers(0, len(task.label_names), 60) for task in tasks}
+    truth["bilateral_security_cooperation"] = (rng.random(60) < 0.85).astype(int)  # yes (0) is rare, as on gold
+    noisy = {name: np.where(rng.random(60) < 0.7, y, rng.integers(0, y.max() + 1, 60)) for name, y in truth.items()}
+    intervals = quality.gold_intervals({name: (y, noisy[name]) for name, y in truth.items()}, tasks, resamples=200)
+    rows = np.random.default_rng(quality.common.SEED).integers(0, 60, size=(200, 60))
+    y, predicted = truth["bilateral_security_cooperation"], noisy["bilateral_security_cooperation"]
+    yes = [f1_score(y[r] == 0, predicted[r] == 0, zero_division=0) for r in rows]
+    macro = [f1_score(truth["topic"][r], noisy["topic"][r], average="macro", zero_division=0) for r in rows]
+    assert np.allclose(intervals["bilateral_security_cooperation:yes"], np.percentile(yes, [2.5, 97.5]))
+    assert np.allclose(intervals["topic"], np.percentile(macro, [2.5, 97.5]))
+    assert intervals["topic"][0] < f1_score(truth["topic"], noisy["topic"], average="macro") < intervals["topic"][1]
+    perfect = quality.gold_intervals({name: (y, y) for name, y in truth.items()}, tasks, resamples=50)
+    assert all(span == (1.0, 1.0) for span in perfect.values())
