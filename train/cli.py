@@ -281,7 +281,7 @@ def evaluate_command(model: str, source: Path, split: str, fields: tuple[str, ..
 @click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
 @click.option("--adapt-priors", is_flag=True, help=ADAPT_PRIORS_HELP + " Holds every article's probabilities in "
-              "memory until the last is predicted.")
+              "memory until the last is predicted (--engine spark: on the driver).")
 @click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
               help="local: this process; spark: Apache Spark through MLflow's spark_udf (pip install 'taawun[spark]').")
 @click.option("--spark-master", default="local[*]", show_default=True, help="The Spark master of --engine spark.")
@@ -295,15 +295,12 @@ def predict_command(model: str, source: Path, output: Path, fields: tuple[str, .
     from train.data.table import parse_fields
     from train.evaluation.tables import priors_note
 
-    if adapt_priors and engine == "spark":
-        raise click.UsageError("--adapt-priors needs every article's probabilities before it decides any label, and "
-                               "Spark's workers predict apart: use --engine local")
     with sigterm_as_interrupt():
         if engine == "spark":
             from train.workflows.spark import parse_conf, predict_spark
 
             summary = predict_spark(model, source, output, parse_fields(fields), batch_size, uri, spark_master,
-                                    parse_conf(spark_conf))
+                                    parse_conf(spark_conf), adapt_priors=adapt_priors)
         else:
             from train.models.predictor import load_predictor
             from train.workflows.predict import predict_file

@@ -117,3 +117,12 @@ def test_pyfunc_model_leaves_a_task_empty_where_it_does_not_apply(conditional_ru
     probabilities = [None if all(math.isnan(out.loc[i, c]) for c in columns) else
                      {c: out.loc[i, c] for c in columns} for i in range(len(out))]
     _check(list(out["topic"]), list(out["cooperation"]), probabilities)
+
+
+def test_spark_refuses_to_adapt_the_priors_of_a_task_that_applies_only_sometimes(conditional_run, tmp_path):
+    """Spark's predictions leave no probabilities where cooperation does not apply, and adaptation may make it apply
+    there: refused before Spark starts, pointing to the local engine, which adapts it."""
+    result = run_cli("predict", _model_folder(conditional_run), "--input", conditional_run["input"], "--output",
+                     tmp_path / "out.jsonl", "--engine", "spark", "--adapt-priors")
+    assert result.exit_code == 1 and "task(s) ['cooperation'] apply only when another task" in result.output
+    assert "use --engine local" in result.output and not (tmp_path / "out.jsonl").exists()

@@ -174,9 +174,6 @@ def test_predict_adapts_the_priors_over_the_whole_input_across_batches(trained, 
         assert served[name]["topic"].tolist() == [row["topic"] for row in rows]
         assert served[name]["topic.proba.security"].to_numpy() == pytest.approx(
             [row["topic_probabilities"]["security"] for row in rows], abs=1e-6)
-    spark = run_cli("predict", trained["model_dir"], "--input", path, "--output", tmp_path / "s.jsonl",
-                    "--adapt-priors", "--engine", "spark")
-    assert spark.exit_code == 2 and "--adapt-priors needs every article's probabilities" in spark.output
 
 
 def test_adapting_the_priors_of_a_handful_of_articles_is_refused(trained, tmp_path):

@@ -59,6 +59,25 @@ def test_spark_engine_scores_a_folder_like_taawun_predict(trained, tmp_path):
             assert row[f"{task}_probabilities"] == pytest.approx(expected[article_id][f"{task}_probabilities"],
                                                                  abs=1e-6)
 
+    # Adapted to the whole input's label proportions: on the driver, the same labels and probabilities as locally.
+    adapted = {}
+    for engine, extra in {"local": [], "spark": spark}.items():
+        output = tmp_path / f"adapted-{engine}.jsonl"
+        result = run_cli("predict", *model, "--input", archive if extra else local_input, "--output", output,
+                         "--adapt-priors", *extra)
+        assert result.exit_code == 0, result.output
+        assert "topic: probabilities adapted to the label proportions estimated in the input" in result.output
+        adapted[engine] = _read_parts(output) if extra else {
+            row["id"]: row for row in map(json.loads, output.read_text("utf-8").splitlines())}
+    assert adapted["spark"].keys() == expected.keys()
+    for article_id, row in adapted["spark"].items():
+        for task in ("topic", "bilateral_security_cooperation", "stance"):
+            assert row[task] == adapted["local"][article_id][task]
+            assert row[f"{task}_probabilities"] == pytest.approx(
+                adapted["local"][article_id][f"{task}_probabilities"], abs=1e-6)
+    assert any(row["topic_probabilities"] != pytest.approx(expected[article_id]["topic_probabilities"], abs=1e-3)
+               for article_id, row in adapted["spark"].items())
+
     result = run_cli("predict", *model, "--input", local_input, "--output", tmp_path / "out.parquet", *spark)
     assert result.exit_code == 0, result.output
     import pandas as pd

@@ -99,17 +99,22 @@ class Predictor:
         """`train.models.priors.adapt_tasks` with the model's reference priors and thresholds."""
         from train.models.priors import adapt_tasks
 
-        references = self.info.get("label_priors")
-        if not references:
-            raise TaawunError("this model's folder has no reference label priors (model.json: label_priors): it was "
-                              "trained by a taawun older than prior adaptation. Retrain it, or predict without "
-                              "--adapt-priors")
+        references = self.reference_priors()
         articles = len(next(iter(proba.values()), []))
         if articles < MIN_ARTICLES_TO_ADAPT:
             raise TaawunError(f"--adapt-priors estimates the labels' proportions from the articles given, and {articles} "
                               f"are too few for an estimate (at least {MIN_ARTICLES_TO_ADAPT}; a few hundred are "
                               "better): give the whole batch of the new outlet, or predict without it")
         return adapt_tasks(self.tasks, proba, references, self.thresholds)
+
+    def reference_priors(self) -> dict[str, dict]:
+        """The label priors (and temperatures) that prior adaptation starts from, saved at training."""
+        references = self.info.get("label_priors")
+        if not references:
+            raise TaawunError("this model's folder has no reference label priors (model.json: label_priors): it was "
+                              "trained by a taawun older than prior adaptation. Retrain it, or predict without "
+                              "--adapt-priors")
+        return references
 
     def save(self, folder: Path) -> None:
         """Write the model folder."""

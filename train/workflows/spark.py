@@ -5,6 +5,10 @@ runs, which cleans and normalizes raw text as at training. Spark reads the input
 plain or gzip) and writes the output as a folder of part files (.jsonl, .csv or .parquet), which replaces only an
 earlier output of Spark. Records Spark cannot parse, or without an id, or with an empty text or bytes that are not
 UTF-8, are listed and counted, never predicted or dropped in silence.
+
+With `adapt_priors`, the workers predict, then every article's id and probabilities come to the driver (as the local
+engine holds them) and are adapted together to the label proportions of the whole input (`Predictor.adapt_priors`),
+so Spark and the local engine give the same labels; the driver's DataFrame is then written as part files.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from train.data.readers import detect_encoding, detect_format
 from train.data.table import ARTICLE_KEYS, SNIFF_BYTES, check_columns, field_columns, stream_rows
 from train.errors import TaawunError
-from train.models.predictor import Predictor, load_predictor, resolve_model_folder
+from train.models.predictor import Predictor, label_columns, load_predictor, resolve_model_folder
 from train.workflows.export import check_replaceable, replacing_folder
 from train.workflows.predict import PredictSummary
 
@@ -35,29 +39,35 @@ WHY = {"id": " (Spark returns rows in no set order: predictions are keyed by id)
 
 def predict_spark(reference: str, source: Path, output: Path, fields: dict[str, str], batch_size: int = 1000,
                   tracking_uri: str | None = None, master: str = "local[*]",
-                  conf: dict[str, str] | None = None) -> PredictSummary:
-    """Predict every article under `source` into the folder `output` with Spark (`master`: local[*] by default)."""
+                  conf: dict[str, str] | None = None, adapt_priors: bool = False) -> PredictSummary:
+    """Predict every article under `source` into the folder `output` with Spark (`master`: local[*] by default);
+    with `adapt_priors`, adapted to the label proportions of the whole input (see the module doc)."""
     out_format = _output_format(output)
     check_replaceable(output, SUCCESS)
     files, fmt = _input_files(source)
     folder = resolve_model_folder(reference, tracking_uri)
     predictor = load_predictor(folder)
+    if adapt_priors:
+        _check_adaptable(predictor)
     column = _columns(files[0], fields, predictor)
     spark = _session(master, batch_size, conf or {})
+    estimates = None
     try:
         with tempfile.TemporaryDirectory(prefix="taawun-spark-") as work:
             frame = _read(spark, files, fmt, column)
             counts = {(row[FILE], row[PROBLEM]): row["count"]
                       for row in frame.groupBy(FILE, PROBLEM).count().collect()}
             udf = _udf(spark, _mlflow_model(folder, Path(work)), predictor)
-            scored = _scored(frame.filter(frame[PROBLEM].isNull()), udf, predictor, out_format, spark)
+            predicted = _predicted(frame.filter(frame[PROBLEM].isNull()), udf, predictor, spark)
+            if adapt_priors:
+                predicted, estimates = _adapted(predicted, predictor, spark)
             with replacing_folder(output, SUCCESS) as staging:
-                _write(scored, staging, out_format)
+                _write(_shaped(predicted, predictor, out_format), staging, out_format)
             malformed = _problems(frame, counts)
     finally:
         spark.stop()
     predicted = sum(n for (_, problem), n in counts.items() if problem is None)
-    return PredictSummary(predicted, malformed, output, sum(counts.values()) - predicted)
+    return PredictSummary(predicted, malformed, output, sum(counts.values()) - predicted, estimates)
 
 
 def parse_conf(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -136,7 +146,8 @@ def _session(master: str, batch_size: int, conf: dict[str, str]):
     # PySpark 4 warns that pandas 3 is new to it; tests/workflows/test_spark.py checks its results against the local run
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     builder = SparkSession.builder.master(master).appName("taawun predict")
-    settings = {"spark.ui.enabled": "false", "spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_size)}
+    settings = {"spark.ui.enabled": "false", "spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_size),
+                "spark.sql.execution.arrow.pyspark.enabled": "true"}  # --adapt-priors' trips to the driver and back
     if master.startswith("local"):  # no network interface: nothing listens beyond this machine
         settings.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
     for key, value in {**settings, **conf}.items():
@@ -190,25 +201,65 @@ def _mlflow_model(folder: Path, work: Path) -> Path:
     return target
 
 
-def _udf(spark, model: Path, predictor: Predictor):
-    """MLflow's spark_udf returning the pyfunc model's columns: each task's label and its probabilities."""
-    import mlflow
+def _result_type(predictor: Predictor):
+    """The pyfunc model's columns as a Spark struct: each task's label and its probabilities."""
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-    result = StructType([field for task in predictor.tasks for field in (
+    return StructType([field for task in predictor.tasks for field in (
         StructField(task.name, StringType()),
         *(StructField(f"{task.name}.proba.{label}", DoubleType()) for label in task.label_names))])
-    return mlflow.pyfunc.spark_udf(spark, str(model), result_type=result, env_manager="local")
 
 
-def _scored(frame, udf, predictor: Predictor, out_format: str, spark):
-    """id and each task's label and probabilities: nested {label: p} as `taawun predict` writes JSONL, or flat CSV."""
+def _udf(spark, model: Path, predictor: Predictor):
+    """MLflow's spark_udf returning the pyfunc model's columns (`_result_type`)."""
+    import mlflow
+
+    return mlflow.pyfunc.spark_udf(spark, str(model), result_type=_result_type(predictor), env_manager="local")
+
+
+def _predicted(frame, udf, predictor: Predictor, spark):
+    """id and the pyfunc model's columns as a struct `p`, predicted by the workers."""
     from pyspark.sql import functions as F
 
     if frame.rdd.getNumPartitions() < spark.sparkContext.defaultParallelism:  # one gzip file is one partition
         frame = frame.repartition(spark.sparkContext.defaultParallelism)
     inputs = [name for name in ("title", "text", *predictor.target_fields) if name in frame.columns]
-    predicted = frame.select("id", udf(F.struct(*inputs)).alias("p"))
+    return frame.select("id", udf(F.struct(*inputs)).alias("p"))
+
+
+def _check_adaptable(predictor: Predictor) -> None:
+    """Refuse, before Spark starts, what `_adapted` cannot do: the pyfunc model leaves no probabilities where a task
+    with `applies_when` does not apply, and adaptation may make it apply there."""
+    dependent = [task.name for task in predictor.tasks if task.applies_when]
+    if dependent:
+        raise TaawunError(f"--engine spark --adapt-priors: task(s) {dependent} apply only when another task has some "
+                          "labels, and Spark's predictions leave them no probabilities elsewhere; use --engine local")
+    predictor.reference_priors()  # a model trained without them: the error says to retrain
+
+
+def _adapted(predicted, predictor: Predictor, spark):
+    """The workers' predictions collected on the driver (ids and probabilities), adapted together as the local engine
+    adapts them, as a DataFrame like `predicted`; and the label proportions estimated per task."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    names = [f"{task.name}.proba.{label}" for task in predictor.tasks for label in task.label_names]
+    local = predicted.select("id", *(F.col("p").getField(name).alias(name) for name in names)).toPandas()
+    proba = {task.name: local[[f"{task.name}.proba.{label}" for label in task.label_names]].to_numpy(dtype=float)
+             for task in predictor.tasks}
+    adapted, estimates, thresholds = predictor.adapt_priors(proba)
+    columns = label_columns(predictor.tasks, adapted, thresholds)
+    result = _result_type(predictor)
+    frame = spark.createDataFrame(pd.DataFrame({"id": local["id"], **{name: columns[name] for name in result.names}}),
+                                  StructType([StructField("id", StringType()), *result.fields]))
+    return frame.select("id", F.struct(*(F.col(f"`{name}`") for name in result.names)).alias("p")), estimates
+
+
+def _shaped(predicted, predictor: Predictor, out_format: str):
+    """id and each task's label and probabilities: nested {label: p} as `taawun predict` writes JSONL, or flat CSV."""
+    from pyspark.sql import functions as F
+
     columns = [F.col("id")]
     for task in predictor.tasks:
         label = F.col("p").getField(task.name)
