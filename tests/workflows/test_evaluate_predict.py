@@ -191,7 +191,8 @@ def test_adapting_the_priors_of_a_model_trained_without_them_says_to_retrain(tra
     del info["label_priors"]
     (folder / "model.json").write_text(json.dumps(info), encoding="utf-8")
     path, _ = skewed_heldout(tmp_path)
-    result = run_cli("predict", folder, "--input", path, "--output", tmp_path / "o.jsonl", "--field", "text=body",
-                     "--adapt-priors")
-    assert result.exit_code == 1 and "no reference label priors" in result.output and "Retrain it" in result.output
-    assert not (tmp_path / "o.jsonl").exists()
+    for engine, output in (("local", tmp_path / "o.jsonl"), ("spark", tmp_path / "spark.jsonl")):
+        result = run_cli("predict", folder, "--input", path, "--output", output, "--field", "text=body",
+                         "--adapt-priors", "--engine", engine)
+        assert result.exit_code == 1 and "no reference label priors" in result.output and "Retrain it" in result.output
+        assert not output.exists()  # Spark refuses before it starts
