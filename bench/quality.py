@@ -365,12 +365,23 @@ def ant_table(only: list[str] | None = None, dev: bool = False) -> list[str]:
             "model": {"kind": "tfidf", "classifier": "linear_svm"}}},
         "today's default (logreg), label priors adapted to the test outlet (EM)": {"adapt_priors": True,
                                                                                   "experiment": {}},
+        # The linear SVM's C chosen as the adapted model will be used: each training outlet held out in turn, priors
+        # adapted to it, the temperature fit without it; the best mean wins (ties: the first, the default C 0.5).
+        "tfidf, linear SVM, C chosen with the training outlets held out, label priors adapted": {
+            "adapt_priors": True, "outlet_grid": [0.5, 0.25, 1.0, 2.0],
+            "experiment": {"model": {"kind": "tfidf", "classifier": "linear_svm"}}},
     }
     lines = []
     for name, row in candidates.items():
         if only and not any(name.startswith(prefix) for prefix in only):
             continue
+        chose = 0.0
+        if "outlet_grid" in row:
+            started = time.perf_counter()
+            row = choose_by_outlets(row, train, validation, schema)
+            chose = time.perf_counter() - started
         score, seconds, choosing = ant_score(row, train, test, schema, validation)
+        choosing += chose
         line = [name, f"{score:.3f}", f"{seconds:.1f}", f"{choosing:.0f}" if choosing else ""]
         if dev:
             outlet = np.asarray(train["source"]) == DEV_OUTLET
@@ -411,6 +422,27 @@ def ant_score(row: dict, train, test, schema, validation) -> tuple[float, float,
         predicted[scored] = predict(scored_articles)["section"]
     seconds /= len(parts)  # per model
     return f1_score(y, predicted, labels=sorted(set(y.tolist())), average="macro", zero_division=0), seconds, choosing
+
+
+def choose_by_outlets(row: dict, train, validation, schema) -> dict:
+    """The row with the linear SVM's C of `outlet_grid` that scores best, on mean macro-F1, with each training outlet
+    held out in turn (the validation split without that outlet calibrates the rows that adapt their priors)."""
+    sources, calibrating = np.asarray(train["source"]), np.asarray(validation["source"])
+    best, best_score = None, -1.0
+    for c in row["outlet_grid"]:
+        model = {**row["experiment"]["model"], "params": {"C": c}}
+        candidate = {key: value for key, value in row.items() if key != "outlet_grid"} | {
+            "experiment": {**row["experiment"], "model": model}}
+        scores = [ant_score(candidate, train.select(np.flatnonzero(sources != outlet)),
+                            train.select(np.flatnonzero(sources == outlet)), schema,
+                            validation.select(np.flatnonzero(calibrating != outlet)))[0]
+                  for outlet in sorted(set(sources.tolist()))]
+        print(f"    C {c}: {', '.join(f'{score:.3f}' for score in scores)}; mean {np.mean(scores):.3f}",
+              file=sys.stderr, flush=True)
+        if np.mean(scores) > best_score:
+            best, best_score = candidate, float(np.mean(scores))
+    print(f"    chosen: C {best['experiment']['model']['params']['C']}", file=sys.stderr, flush=True)
+    return best
 
 
 def unlabel(split, schema, source: str, label: str):
