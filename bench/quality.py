@@ -384,10 +384,7 @@ def ant_table(only: list[str] | None = None, dev: bool = False) -> list[str]:
         choosing += chose
         line = [name, f"{score:.3f}", f"{seconds:.1f}", f"{choosing:.0f}" if choosing else ""]
         if dev:
-            outlet = np.asarray(train["source"]) == DEV_OUTLET
-            others, held = train.select(np.flatnonzero(~outlet)), train.select(np.flatnonzero(outlet))
-            calibration = validation.select(np.flatnonzero(np.asarray(validation["source"]) != DEV_OUTLET))
-            line.append(f"{ant_score(row, others, held, schema, calibration)[0]:.3f}")
+            line.append(f"{outlet_score(row, train, validation, schema, DEV_OUTLET):.3f}")
         lines.append(line)
         print(common.row(lines[-1]), flush=True)
     header = ["model", "section macro-F1 over CNN's labels", "train s", "choice s"]
@@ -427,22 +424,27 @@ def ant_score(row: dict, train, test, schema, validation) -> tuple[float, float,
 def choose_by_outlets(row: dict, train, validation, schema) -> dict:
     """The row with the linear SVM's C of `outlet_grid` that scores best, on mean macro-F1, with each training outlet
     held out in turn (the validation split without that outlet calibrates the rows that adapt their priors)."""
-    sources, calibrating = np.asarray(train["source"]), np.asarray(validation["source"])
     best, best_score = None, -1.0
     for c in row["outlet_grid"]:
         model = {**row["experiment"]["model"], "params": {"C": c}}
         candidate = {key: value for key, value in row.items() if key != "outlet_grid"} | {
             "experiment": {**row["experiment"], "model": model}}
-        scores = [ant_score(candidate, train.select(np.flatnonzero(sources != outlet)),
-                            train.select(np.flatnonzero(sources == outlet)), schema,
-                            validation.select(np.flatnonzero(calibrating != outlet)))[0]
-                  for outlet in sorted(set(sources.tolist()))]
+        scores = [outlet_score(candidate, train, validation, schema, outlet) for outlet in sorted(set(train["source"]))]
         print(f"    C {c}: {', '.join(f'{score:.3f}' for score in scores)}; mean {np.mean(scores):.3f}",
               file=sys.stderr, flush=True)
         if np.mean(scores) > best_score:
             best, best_score = candidate, float(np.mean(scores))
     print(f"    chosen: C {best['experiment']['model']['params']['C']}", file=sys.stderr, flush=True)
     return best
+
+
+def outlet_score(row: dict, train, validation, schema, outlet: str) -> float:
+    """`ant_score` of the row trained without the training articles of `outlet` and scored on them; the validation
+    split without that outlet calibrates the rows that adapt their priors."""
+    held = np.asarray(train["source"]) == outlet
+    calibration = validation.select(np.flatnonzero(np.asarray(validation["source"]) != outlet))
+    return ant_score(row, train.select(np.flatnonzero(~held)), train.select(np.flatnonzero(held)), schema,
+                     calibration)[0]
 
 
 def unlabel(split, schema, source: str, label: str):

@@ -293,7 +293,7 @@ def predict_command(model: str, source: Path, output: Path, fields: tuple[str, .
                     uri: str | None) -> None:
     """Predict every task for the raw articles in a JSONL/CSV/Parquet file (README: Serving and scale-out)."""
     from train.data.table import parse_fields
-    from train.evaluation.tables import priors_note
+    from train.evaluation.tables import priors_notes
 
     with sigterm_as_interrupt():
         if engine == "spark":
@@ -310,8 +310,8 @@ def predict_command(model: str, source: Path, output: Path, fields: tuple[str, .
 
     for problem in summary.malformed:
         click.echo(problem, err=True)
-    for task, shares in (summary.estimated_priors or {}).items():
-        click.echo(priors_note(task, shares, "the input"), err=True)
+    for note in priors_notes(summary.estimated_priors, "the input"):
+        click.echo(note, err=True)
     skipped = f"; {summary.skipped} malformed record(s) skipped (listed above)" if summary.skipped else ""
     click.echo(f"{summary.predicted} article(s) predicted into {summary.output}{skipped}", err=True)
 

@@ -28,6 +28,11 @@ def priors_note(task: str, estimated: dict[str, float], where: str) -> str:
     return f"note: {task}: probabilities adapted to the label proportions estimated in {where}: {shares}"
 
 
+def priors_notes(estimated: dict[str, dict[str, float]] | None, where: str) -> list[str]:
+    """`priors_note` for each task prior adaptation estimated proportions for (none without adaptation)."""
+    return [priors_note(task, shares, where) for task, shares in (estimated or {}).items()]
+
+
 
 def absent_label_note(task: str, metrics: dict) -> str | None:
     """A note on labels the model predicts that no gold article has: each pulls macro-F1 down with an F1 of 0."""

@@ -99,7 +99,7 @@ class PushResult:
 
     def describe(self) -> str:
         """A short summary for the terminal."""
-        from train.workflows.suggest import priors_notes
+        from train.evaluation.tables import priors_notes
 
         if self.created:
             what = "created"
@@ -114,7 +114,7 @@ class PushResult:
                          f"{1 - min(picked.scores):.3f} (most)")
         if picked.near_duplicates_skipped:
             lines.append(f"{picked.near_duplicates_skipped} near-duplicate(s) of picked articles skipped")
-        return "\n".join(lines + priors_notes(picked.estimated_priors) + picked.malformed)
+        return "\n".join(lines + priors_notes(picked.estimated_priors, "the pool") + picked.malformed)
 
 
 def push(model_ref: str, source: Path, n: int, server: Server, project: str | None = None,

@@ -244,13 +244,13 @@ def _adapted(predicted, predictor: Predictor, spark):
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    names = [f"{task.name}.proba.{label}" for task in predictor.tasks for label in task.label_names]
+    result = _result_type(predictor)
+    names = [name for name in result.names if ".proba." in name]
     local = predicted.select("id", *(F.col("p").getField(name).alias(name) for name in names)).toPandas()
     proba = {task.name: local[[f"{task.name}.proba.{label}" for label in task.label_names]].to_numpy(dtype=float)
              for task in predictor.tasks}
     adapted, estimates, thresholds = predictor.adapt_priors(proba)
     columns = label_columns(predictor.tasks, adapted, thresholds)
-    result = _result_type(predictor)
     frame = spark.createDataFrame(pd.DataFrame({"id": local["id"], **{name: columns[name] for name in result.names}}),
                                   StructType([StructField("id", StringType()), *result.fields]))
     return frame.select("id", F.struct(*(F.col(f"`{name}`") for name in result.names)).alias("p")), estimates

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from train.errors import TaawunError
+from train.evaluation.tables import priors_notes
 from train.files import write_json_atomically
 from train.labelstudio import labelstudio_tasks
 from train.schema import Schema, Task
@@ -72,7 +73,7 @@ class SuggestResult:
     def describe(self) -> str:
         """A short summary for the terminal."""
         lines = [f"{len(self.ids)} of {self.pool_size} article(s) suggested ({self.strategy}) into {self.output}",
-                 *priors_notes(self.estimated_priors)]
+                 *priors_notes(self.estimated_priors, "the pool")]
         if self.scores:
             lines.append(f"uncertainty of the picked articles: {max(self.scores):.3f} (most) to "
                          f"{min(self.scores):.3f} (least), mean {float(np.mean(self.scores)):.3f}")
@@ -158,12 +159,6 @@ def pick(predictor: Predictor, model_version: str, source: Path, n: int, strateg
     return Picked(records, [pool.columns["id"][i] for i in chosen], [float(scores[i]) for i in chosen], strategy,
                   len(pool), skipped, pool.malformed, estimates)
 
-
-def priors_notes(estimated: dict[str, dict[str, float]] | None) -> list[str]:
-    """One note per task on the label proportions that prior adaptation estimated in the pool."""
-    from train.evaluation.tables import priors_note
-
-    return [priors_note(task, shares, "the pool") for task, shares in (estimated or {}).items()]
 
 
 def _check_request(n: int, strategy: str, threshold: float) -> None:
