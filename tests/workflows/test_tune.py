@@ -133,3 +133,61 @@ def test_tune_group_by_holds_out_whole_outlets(tmp_path, sample_dataset):
         else:
             assert result.exit_code != 0 and "Traceback" not in result.output
             assert expected in result.output, result.output
+
+
+def test_tune_adapt_priors_scores_each_held_out_outlet_with_its_own_label_proportions(tmp_path, sample_dataset):
+    """`tune.adapt_priors`: a trial is scored as `--adapt-priors` will use the model, each held-out outlet's
+    probabilities adapted to its own label proportions; no label of that outlet is read for its own adaptation."""
+    from train.config.experiment import load_experiment
+    from train.evaluation.metrics import labelled_macro_f1
+    from train.models.base import Articles, split_labels
+    from train.models.selection import adapted_out_of_fold
+    from train.workflows.train import load_training_data
+    from train.workflows.tune import choose, column_groups, tune_folds
+
+    adapting = {"folds": 5, "group_by": "source", "adapt_priors": True,
+                "candidates": [{"kind": "tfidf", "grid": {"params.C": [1.0, 10.0]}}]}
+    folder = tmp_path / "run"
+    folder.mkdir()
+    config = experiment_file(folder, sample_dataset, tune=adapting, evaluation={"splits": ["test"], "bootstrap": 0})
+    result = run_cli("tune", config)
+    assert result.exit_code == 0, result.output
+    assert "label priors adapted to each held-out source" in _tags(folder, result.output)["taawun.tuned"]
+
+    experiment = load_experiment(config)
+    dataset, _, _, _, tasks = load_training_data(experiment)
+    split = dataset["train"]
+    labels, groups = split_labels(split, tasks), column_groups(split, "source")
+    trials, _ = choose(experiment, split, tasks)
+    plain, _ = choose(experiment.model_copy(update={"tune": experiment.tune.model_copy(
+        update={"adapt_priors": False})}), split, tasks)
+    folds = tune_folds(experiment.tune, split, Articles.from_split(split), labels, tasks, experiment.seed)
+    for trial, unadapted in zip(trials, plain, strict=True):
+        adapted = adapted_out_of_fold(tasks, trial.proba, labels, folds, groups)
+        assert trial.scores == {task: labelled_macro_f1(labels[task], p) for task, p in adapted.items()}
+        assert trial.proba["topic"].tolist() == unadapted.proba["topic"].tolist()  # the same models' probabilities
+    assert any(t.scores != u.scores for t, u in zip(trials, plain, strict=True))  # adaptation moved the scores
+
+    # One outlet's labels changed: its own adapted probabilities do not move, the other outlets' (calibrated on it) do.
+    proba = plain[0].proba
+    sizes = {value: (groups == value).sum() for value in set(groups)}
+    outlet = max(sizes, key=sizes.get)
+    mine = groups == outlet
+    changed = {task.name: np.where(mine & (labels[task.name] >= 0), (labels[task.name] + 1) % len(task.labels),
+                                   labels[task.name]) for task in tasks}
+    before = adapted_out_of_fold(tasks, proba, labels, folds, groups)
+    after = adapted_out_of_fold(tasks, proba, changed, folds, groups)
+    small = [value for value, size in sizes.items() if size < 20]
+    assert small, "the sample should have an outlet too small to adapt"
+    for task in before:
+        assert np.array_equal(before[task][mine], after[task][mine])
+        assert not np.allclose(before[task][~mine], after[task][~mine])
+        kept = np.isin(groups, small)
+        assert np.array_equal(before[task][kept], proba[task][kept])  # too few articles to estimate proportions
+        assert not np.allclose(before[task][mine], proba[task][mine])
+
+    folder = tmp_path / "ungrouped"
+    folder.mkdir()
+    result = run_cli("tune", experiment_file(folder, sample_dataset, tune={**adapting, "group_by": None}))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "adapt_priors" in result.output and "set `group_by`" in result.output, result.output

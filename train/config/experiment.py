@@ -92,6 +92,10 @@ class TuneConfig(_Strict):
     group_by: str | None = Field(default=None, description=(
         "a dataset column (e.g. `source`) whose values the folds keep whole: each fold holds out whole outlets, "
         "so the choice is made for outlets a model never saw (default: whole duplicate clusters)"))
+    adapt_priors: bool = Field(default=False, description=(
+        "score each trial as `--adapt-priors` will use it: the out-of-fold probabilities of every held-out value of "
+        "`group_by` (a new outlet) adapted to its own label proportions, the temperature and reference proportions "
+        "fit on the other folds' out-of-fold probabilities (needs `group_by`)"))
 
     @model_validator(mode="after")
     def _check_candidates(self) -> TuneConfig:
@@ -101,6 +105,9 @@ class TuneConfig(_Strict):
             grid = candidate.get("grid", {})
             if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
                 raise ValueError(f"candidates.{index}.grid: map dotted model keys to non-empty lists of values")
+        if self.adapt_priors and not self.group_by:
+            raise ValueError("adapt_priors: adapts each held-out outlet's probabilities to its own label proportions; "
+                             "set `group_by` (e.g. source) so that the folds hold out whole outlets")
         if self.ensemble == 1:
             raise ValueError("ensemble: give the number of best trials to combine (2 or more), or 0 for none")
         return self

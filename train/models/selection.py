@@ -93,3 +93,33 @@ def out_of_fold_proba(factory: Factory, articles: Articles, labels: dict[str, np
             out.setdefault(task, np.zeros((len(articles), proba.shape[1])))[held_rows] = proba
     return out
 
+
+
+def adapted_out_of_fold(tasks: list[Task], proba: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                        splits: list[tuple[np.ndarray, np.ndarray]], groups: np.ndarray) -> dict[str, np.ndarray]:
+    """Out-of-fold probabilities as `--adapt-priors` would give them on each held-out group (an outlet) as a batch.
+
+    For each fold, the temperature and the reference label proportions are fit on the other folds' out-of-fold
+    probabilities and labels (`reference_priors`, standing in for the validation split); each group the fold holds out
+    then has its proportions estimated by EM from its own probabilities. No label of a held-out group is read for its
+    own adaptation. A group of fewer than `MIN_ARTICLES_TO_ADAPT` articles keeps its probabilities, as `predict`
+    refuses to adapt so few; rows no fold holds out (auxiliary ones) keep their zeros.
+    """
+    from train.models.predictor import MIN_ARTICLES_TO_ADAPT
+    from train.models.priors import adapt_tasks, reference_priors
+
+    adapted = {task: p.copy() for task, p in proba.items()}
+    held_out = np.concatenate([held for _, held in splits])
+    for _, held in splits:
+        others = np.setdiff1d(held_out, held)
+        unheld = {task: np.where(np.isin(np.arange(len(y)), held), -1, y) for task, y in labels.items()}
+        references = reference_priors(tasks, unheld, None, {task: y[others] for task, y in labels.items()},
+                                      {task: p[others] for task, p in proba.items()})
+        for value in np.unique(groups[held]):
+            rows = held[groups[held] == value]
+            if len(rows) < MIN_ARTICLES_TO_ADAPT:
+                continue
+            batch, _, _ = adapt_tasks(tasks, {task: p[rows] for task, p in proba.items()}, references, {})
+            for task, p in batch.items():
+                adapted[task][rows] = p
+    return adapted

@@ -20,7 +20,7 @@ from train.errors import TaawunError
 from train.evaluation.metrics import labelled_macro_f1
 from train.models import registry
 from train.models.base import Articles, FitContext, split_labels
-from train.models.selection import grouped_folds, out_of_fold_proba, scored_labels, target_mask
+from train.models.selection import adapted_out_of_fold, grouped_folds, out_of_fold_proba, scored_labels, target_mask
 from train.schema import Schema, Task
 
 
@@ -98,6 +98,12 @@ def choose(config: ExperimentConfig, split, tasks: list[Task], schema: Schema | 
     whole = Articles.from_split(split, targets)
     splits = tune_folds(tune, split, whole, labels, tasks, config.seed)
     scored = scored_labels(whole, labels)  # auxiliary articles train in every fold, unscored
+
+    def score(proba: dict[str, np.ndarray]) -> dict[str, float]:
+        if tune.adapt_priors:
+            proba = adapted_out_of_fold(tasks, proba, scored, splits, column_groups(split, tune.group_by))
+        return _scores(scored, proba)
+
     context = FitContext(seed=config.seed, schema=schema,
                          work_dir=config.output_dir / config.tracking.experiment / "tune-work")
     trials = []
@@ -107,13 +113,14 @@ def choose(config: ExperimentConfig, split, tasks: list[Task], schema: Schema | 
             kind = registry.model_class(model_config.kind)
             proba = out_of_fold_proba(lambda k=kind, c=model_config: k(c, tasks), articles, labels, splits, context)
             name = name if weight is None or not tune.auxiliary_weights else f"{name} auxiliary_weight={weight}"
-            trials.append(Trial(name, model_config, _scores(scored, proba), proba, weight))
+            trials.append(Trial(name, model_config, score(proba), proba, weight))
             if progress:
                 progress(trials[-1])
     best = max(trials, key=lambda t: t.objective)
     if tune.ensemble >= 2 and len(trials) >= 2:
         same_weight = [t for t in trials if t.auxiliary_weight == best.auxiliary_weight]
-        ensemble = _ensemble_trial(sorted(same_weight, key=lambda t: -t.objective)[: tune.ensemble], scored, tasks)
+        ensemble = _ensemble_trial(sorted(same_weight, key=lambda t: -t.objective)[: tune.ensemble], scored, tasks,
+                                    score)
         trials.append(ensemble)
         if progress:
             progress(ensemble)
@@ -149,8 +156,9 @@ def _scores(labels: dict[str, np.ndarray], proba: dict[str, np.ndarray]) -> dict
     return {task: labelled_macro_f1(labels[task], p) for task, p in proba.items()}
 
 
-def _ensemble_trial(top: list[Trial], labels: dict[str, np.ndarray], tasks: list[Task]) -> Trial:
-    """The best trials averaged, with each task's weights chosen on their out-of-fold probabilities."""
+def _ensemble_trial(top: list[Trial], labels: dict[str, np.ndarray], tasks: list[Task], score) -> Trial:
+    """The best trials averaged, with each task's weights chosen on their out-of-fold probabilities (unadapted), the
+    mixture scored by `score`."""
     from train.models.ensemble.model import best_weights
 
     step = registry.config_class("ensemble").model_fields["step"].default
@@ -160,7 +168,7 @@ def _ensemble_trial(top: list[Trial], labels: dict[str, np.ndarray], tasks: list
     config = registry.model_config({"kind": "ensemble", "members": [t.config.model_dump() for t in top],
                                     "weights": {task: w.tolist() for task, w in weights.items()}})
     name = "ensemble of " + ", ".join(t.name for t in top)
-    return Trial(name, config, _scores(labels, proba), proba, top[0].auxiliary_weight)
+    return Trial(name, config, score(proba), proba, top[0].auxiliary_weight)
 
 
 def tune(config: ExperimentConfig, register: str | None = None) -> TuneResult:
@@ -192,8 +200,9 @@ def _log_trials(run, trials: list[Trial], chosen: Trial, tune: TuneConfig) -> No
     mlflow.set_tracking_uri(run.tracking_uri)
     with mlflow.start_run(run_id=run.run_id):
         grouped = f"grouped by {tune.group_by}" if tune.group_by else "grouped by duplicate cluster"
-        mlflow.set_tag("taawun.tuned", f"{len(trials)} trials, {tune.folds}-fold cross-validation {grouped}, scored on "
-                                       "the target articles (auxiliary ones train in every fold)")
+        adapted = f", label priors adapted to each held-out {tune.group_by}" if tune.adapt_priors else ""
+        mlflow.set_tag("taawun.tuned", f"{len(trials)} trials, {tune.folds}-fold cross-validation {grouped}{adapted}, "
+                                       "scored on the target articles (auxiliary ones train in every fold)")
         for trial in trials:
             with uninterrupted(), mlflow.start_run(run_name=f"trial {trial.name}", nested=True):
                 mlflow.set_tags({"taawun.trial": trial.name, "taawun.trial_chosen": str(trial is chosen).lower()})
