@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import yaml
 
 from tests.helpers import ROOT, experiment_file, printed_run_id, run_cli, sample_articles, write_config, write_jsonl
@@ -130,6 +131,8 @@ def test_tune_group_by_holds_out_whole_outlets(tmp_path, sample_dataset):
         if expected is None:
             assert result.exit_code == 0, result.output
             assert "grouped by source" in _tags(folder, result.output)["taawun.tuned"]
+            line = next(line for line in result.output.splitlines() if line.startswith("trial 0:tfidf"))
+            assert all(f"{name} 0." in line or f"{name} 1.000" in line for name in set(outlet)), line
         else:
             assert result.exit_code != 0 and "Traceback" not in result.output
             assert expected in result.output, result.output
@@ -146,7 +149,7 @@ def test_tune_adapt_priors_scores_each_held_out_outlet_with_its_own_label_propor
     from train.workflows.tune import choose, column_groups, tune_folds
 
     adapting = {"folds": 5, "group_by": "source", "adapt_priors": True,
-                "candidates": [{"kind": "tfidf", "grid": {"params.C": [1.0, 10.0]}}]}
+                "candidates": [{"kind": "tfidf"}]}
     folder = tmp_path / "run"
     folder.mkdir()
     config = experiment_file(folder, sample_dataset, tune=adapting, evaluation={"splits": ["test"], "bootstrap": 0})
@@ -167,6 +170,17 @@ def test_tune_adapt_priors_scores_each_held_out_outlet_with_its_own_label_propor
         assert trial.scores == {task: labelled_macro_f1(labels[task], p) for task, p in adapted.items()}
         assert trial.proba["topic"].tolist() == unadapted.proba["topic"].tolist()  # the same models' probabilities
     assert any(t.scores != u.scores for t, u in zip(trials, plain, strict=True))  # adaptation moved the scores
+    # Each trial's child run also gives its macro-F1 on every held-out outlet, adapted as scored.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    parent = client.get_run(printed_run_id(result.output)).info
+    [child] = client.search_runs([parent.experiment_id], f"tags.mlflow.parentRunId = '{parent.run_id}'")
+    adapted = adapted_out_of_fold(tasks, trials[0].proba, labels, folds, groups)
+    for outlet in set(groups):
+        truth = np.where(groups == outlet, labels["stance"], -1)
+        assert child.data.metrics[f"cv/stance/macro_f1_by_group/{outlet}"] == pytest.approx(
+            labelled_macro_f1(truth, adapted["stance"]))
 
     # One outlet's labels changed: its own adapted probabilities do not move, the other outlets' (calibrated on it) do.
     proba = plain[0].proba

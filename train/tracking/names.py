@@ -50,11 +50,11 @@ def task_metric_items(metrics: dict) -> list[tuple[str, float | None]]:
         items += [(f"positive_{key}", positive[key]) for key in ("f1", "precision", "recall")]
         items.append(("average_precision", positive["average_precision"]))
     for label, m in metrics.get("per_class", {}).items():
-        items += [(f"{key}/{_leaf(label)}", m[key]) for key in ("f1", "precision", "recall")]
+        items += [(f"{key}/{leaf(label)}", m[key]) for key in ("f1", "precision", "recall")]
     for label, share in (metrics.get("estimated_priors") or {}).items():
-        items.append((f"estimated_prior/{_leaf(label)}", share))
+        items.append((f"estimated_prior/{leaf(label)}", share))
     for group, m in (metrics.get("per_group") or {}).items():
-        items.append((f"macro_f1_by_group/{_leaf(group)}", m["macro_f1"]))
+        items.append((f"macro_f1_by_group/{leaf(group)}", m["macro_f1"]))
     return items
 
 
@@ -63,6 +63,6 @@ def metric_name_part(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "_-./ " else "_" for ch in str(name))
 
 
-def _leaf(name: str) -> str:
+def leaf(name: str) -> str:
     """A label or group name as the last part of a metric name: a "/" in it would open a chart section of its own."""
     return metric_name_part(name).replace("/", "_")

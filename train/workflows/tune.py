@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ class Trial:
     scores: dict[str, float]
     proba: dict[str, np.ndarray]
     auxiliary_weight: float | None = None
+    by_group: dict[str, dict[str, float]] = field(default_factory=dict)  # task -> held-out group -> macro-F1
 
     @property
     def objective(self) -> float:
@@ -99,10 +100,14 @@ def choose(config: ExperimentConfig, split, tasks: list[Task], schema: Schema | 
     splits = tune_folds(tune, split, whole, labels, tasks, config.seed)
     scored = scored_labels(whole, labels)  # auxiliary articles train in every fold, unscored
 
-    def score(proba: dict[str, np.ndarray]) -> dict[str, float]:
+    groups = column_groups(split, tune.group_by) if tune.group_by else None
+
+    def score(proba: dict[str, np.ndarray]) -> dict[str, Any]:
+        """A trial's macro-F1 per task, pooled and per held-out value of `tune.group_by`."""
         if tune.adapt_priors:
-            proba = adapted_out_of_fold(tasks, proba, scored, splits, column_groups(split, tune.group_by))
-        return _scores(scored, proba)
+            proba = adapted_out_of_fold(tasks, proba, scored, splits, groups)
+        by_group = {} if groups is None else {task: _group_scores(scored[task], p, groups) for task, p in proba.items()}
+        return {"scores": _scores(scored, proba), "by_group": by_group}
 
     context = FitContext(seed=config.seed, schema=schema,
                          work_dir=config.output_dir / config.tracking.experiment / "tune-work")
@@ -113,7 +118,7 @@ def choose(config: ExperimentConfig, split, tasks: list[Task], schema: Schema | 
             kind = registry.model_class(model_config.kind)
             proba = out_of_fold_proba(lambda k=kind, c=model_config: k(c, tasks), articles, labels, splits, context)
             name = name if weight is None or not tune.auxiliary_weights else f"{name} auxiliary_weight={weight}"
-            trials.append(Trial(name, model_config, score(proba), proba, weight))
+            trials.append(Trial(name, model_config, proba=proba, auxiliary_weight=weight, **score(proba)))
             if progress:
                 progress(trials[-1])
     best = max(trials, key=lambda t: t.objective)
@@ -156,6 +161,12 @@ def _scores(labels: dict[str, np.ndarray], proba: dict[str, np.ndarray]) -> dict
     return {task: labelled_macro_f1(labels[task], p) for task, p in proba.items()}
 
 
+def _group_scores(y: np.ndarray, proba: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+    """Macro-F1 of each group that has articles labelled in `y`, on those articles."""
+    return {str(value): labelled_macro_f1(np.where(groups == value, y, -1), proba)
+            for value in np.unique(groups[y >= 0])}
+
+
 def _ensemble_trial(top: list[Trial], labels: dict[str, np.ndarray], tasks: list[Task], score) -> Trial:
     """The best trials averaged, with each task's weights chosen on their out-of-fold probabilities (unadapted), the
     mixture scored by `score`."""
@@ -168,7 +179,7 @@ def _ensemble_trial(top: list[Trial], labels: dict[str, np.ndarray], tasks: list
     config = registry.model_config({"kind": "ensemble", "members": [t.config.model_dump() for t in top],
                                     "weights": {task: w.tolist() for task, w in weights.items()}})
     name = "ensemble of " + ", ".join(t.name for t in top)
-    return Trial(name, config, score(proba), proba, top[0].auxiliary_weight)
+    return Trial(name, config, proba=proba, auxiliary_weight=top[0].auxiliary_weight, **score(proba))
 
 
 def tune(config: ExperimentConfig, register: str | None = None) -> TuneResult:
@@ -188,13 +199,18 @@ def tune(config: ExperimentConfig, register: str | None = None) -> TuneResult:
 
 
 def _report(trial: Trial) -> None:
-    print(f"trial {trial.name}: cross-validated macro-F1 {trial.objective:.3f}", file=sys.stderr, flush=True)
+    """The trial's score on stderr, and each held-out group's (macro-F1 averaged over the tasks) when folds group."""
+    groups = sorted({group for scores in trial.by_group.values() for group in scores})
+    means = {group: np.mean([s[group] for s in trial.by_group.values() if group in s]) for group in groups}
+    detail = f" ({', '.join(f'{group} {mean:.3f}' for group, mean in means.items())})" if means else ""
+    print(f"trial {trial.name}: cross-validated macro-F1 {trial.objective:.3f}{detail}", file=sys.stderr, flush=True)
 
 
 def _log_trials(run, trials: list[Trial], chosen: Trial, tune: TuneConfig) -> None:
     """Each trial as a child run of the chosen model's run: its config and its cross-validated scores."""
     import mlflow
 
+    from train.tracking.names import leaf
     from train.tracking.store import log_params, uninterrupted
 
     mlflow.set_tracking_uri(run.tracking_uri)
@@ -208,4 +224,6 @@ def _log_trials(run, trials: list[Trial], chosen: Trial, tune: TuneConfig) -> No
                 mlflow.set_tags({"taawun.trial": trial.name, "taawun.trial_chosen": str(trial is chosen).lower()})
                 log_params(flatten(trial.config.model_dump(mode="json"), "model."))
                 mlflow.log_metrics({f"cv/{task}/macro_f1": value for task, value in trial.scores.items()}
-                                   | {"cv/mean_macro_f1": trial.objective})
+                                   | {"cv/mean_macro_f1": trial.objective}
+                                   | {f"cv/{task}/macro_f1_by_group/{leaf(group)}": value
+                                      for task, groups in trial.by_group.items() for group, value in groups.items()})
