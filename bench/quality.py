@@ -145,13 +145,14 @@ def silver() -> None:
 
 
 # -- gold cross-validation --------------------------------------------------------------------------------------------
-def folds(gold, tasks, count: int) -> list[set[str]]:
-    """The ids of each fold's test articles: whole duplicate clusters, stratified on the cooperation task."""
+def folds(gold, tasks, count: int, seed: int = common.SEED) -> list[set[str]]:
+    """The ids of each fold's test articles: whole duplicate clusters, stratified on the cooperation task, shuffled by
+    `seed` (another seed draws other folds: how much a score owes to one draw)."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     data = common.whole(gold, tasks)
     ids = np.asarray([row for split in common.SPLITS for row in gold[split]["id"]])
-    splitter = StratifiedGroupKFold(n_splits=count, shuffle=True, random_state=common.SEED)
+    splitter = StratifiedGroupKFold(n_splits=count, shuffle=True, random_state=seed)
     return [set(ids[held]) for _, held in splitter.split(ids, data.labels[COOPERATION], data.articles.group_array())]
 
 
@@ -302,12 +303,12 @@ def gold_intervals(predictions: dict[str, tuple[np.ndarray, np.ndarray]], tasks,
     return found
 
 
-def gold_table(selected: dict, count: int) -> list[str]:
+def gold_table(selected: dict, count: int, seed: int = common.SEED) -> list[str]:
     """The gold rows: each lever's pooled cross-validated scores; then their 95% bootstrap intervals."""
     silver()
     built, schema = datasets({"gold"} | {row["data"] for row in selected.values()})
     tasks, gold = schema.tasks, built["gold"]
-    held_out = folds(gold, tasks, count)
+    held_out = folds(gold, tasks, count, seed)
     keys = ("topic", COOPERATION, f"{COOPERATION}:yes", "stance")
     header = ["lever", "topic macro-F1", "cooperation macro-F1", "`yes` F1", "stance macro-F1"]
     lines, spans = [], []
@@ -457,6 +458,8 @@ def unlabel(split, schema, source: str, label: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--fold-seed", type=int, default=common.SEED,
+                        help="the seed that draws the gold folds (the models' seed stays the same)")
     parser.add_argument("--skip-ant", action="store_true")
     parser.add_argument("--skip-gold", action="store_true")
     parser.add_argument("--rows", nargs="*", help="only the gold rows whose name starts with one of these")
@@ -471,8 +474,9 @@ def main() -> None:
     if not args.skip_gold:
         selected = {name: row for name, row in rows(args.cache).items()
                     if not args.rows or any(name.startswith(prefix) for prefix in args.rows)}
-        title = f"gold, {args.folds}-fold grouped cross-validation (pooled):"
-        lines += [title, "", *gold_table(selected, args.folds), ""]
+        drawn = "" if args.fold_seed == common.SEED else f", folds drawn with seed {args.fold_seed}"
+        title = f"gold, {args.folds}-fold grouped cross-validation (pooled{drawn}):"
+        lines += [title, "", *gold_table(selected, args.folds, args.fold_seed), ""]
     if not args.skip_ant:
         lines += ["ANT, CNN held out:", "", *ant_table(args.ant_rows, args.ant_dev)]
     print("\n" + "\n".join(lines))
