@@ -58,3 +58,18 @@ def test_gold_intervals_resample_the_pooled_articles_as_scikit_learn_scores_them
     assert intervals["topic"][0] < f1_score(truth["topic"], noisy["topic"], average="macro") < intervals["topic"][1]
     perfect = quality.gold_intervals({name: (y, y) for name, y in truth.items()}, tasks, resamples=50)
     assert all(span == (1.0, 1.0) for span in perfect.values())
+
+
+def test_another_fold_seed_draws_other_folds_of_whole_clusters(tmp_path):
+    """`bench/quality.py --fold-seed`: every article in one fold, duplicate clusters whole, other folds than seed 13's."""
+    quality, common = bench_module("quality"), bench_module("common")
+    built, schema = common.dataset("sample", tmp_path)
+    ids = [row for split in common.SPLITS for row in built[split]["id"]]
+    cluster = dict(zip(ids, [c for split in common.SPLITS for c in built[split]["cluster"]], strict=True))
+    drawn = {seed: quality.folds(built, schema.tasks, 3, seed) for seed in (common.SEED, 1)}
+    for folds in drawn.values():
+        assert sorted(article for fold in folds for article in fold) == sorted(ids)
+        clusters = [{cluster[article] for article in fold} for fold in folds]
+        assert all(not a & b for i, a in enumerate(clusters) for b in clusters[i + 1:])
+    assert drawn[common.SEED] == quality.folds(built, schema.tasks, 3)  # the default draw
+    assert drawn[common.SEED] != drawn[1]
