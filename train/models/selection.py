@@ -94,7 +94,6 @@ def out_of_fold_proba(factory: Factory, articles: Articles, labels: dict[str, np
     return out
 
 
-
 def adapted_out_of_fold(tasks: list[Task], proba: dict[str, np.ndarray], labels: dict[str, np.ndarray],
                         splits: list[tuple[np.ndarray, np.ndarray]], groups: np.ndarray) -> dict[str, np.ndarray]:
     """Out-of-fold probabilities as `--adapt-priors` would give them on each held-out group (an outlet) as a batch.
@@ -112,7 +111,8 @@ def adapted_out_of_fold(tasks: list[Task], proba: dict[str, np.ndarray], labels:
     held_out = np.concatenate([held for _, held in splits])
     for _, held in splits:
         others = np.setdiff1d(held_out, held)
-        unheld = {task: np.where(np.isin(np.arange(len(y)), held), -1, y) for task, y in labels.items()}
+        in_fold = np.isin(np.arange(len(groups)), held)
+        unheld = {task: np.where(in_fold, -1, y) for task, y in labels.items()}
         references = reference_priors(tasks, unheld, None, {task: y[others] for task, y in labels.items()},
                                       {task: p[others] for task, p in proba.items()})
         for value in np.unique(groups[held]):
