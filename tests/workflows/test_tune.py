@@ -57,12 +57,26 @@ def _tags(folder, output: str) -> dict:
     return MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").get_run(run_id).data.tags
 
 
+def _tune_and_load(folder, data, tagged: str, **overrides):
+    """`taawun tune` run in `folder` on an experiment with `overrides` (its run's tag saying `tagged`); the result, the
+    experiment, its train split, schema and tasks."""
+    from train.config.experiment import load_experiment
+    from train.workflows.train import load_training_data
+
+    folder.mkdir()
+    config = experiment_file(folder, data, evaluation={"splits": ["test"], "bootstrap": 0}, **overrides)
+    result = run_cli("tune", config)
+    assert result.exit_code == 0, result.output
+    assert tagged in _tags(folder, result.output)["taawun.tuned"]
+    experiment = load_experiment(config)
+    dataset, _, _, schema, tasks = load_training_data(experiment)
+    return result, experiment, dataset["train"], schema, tasks
+
+
 def test_tune_scores_choices_on_the_target_articles_never_the_auxiliary_ones(tmp_path):
     """An auxiliary corpus's labels (mapped sections, silver votes) train every fold, but no choice is scored on them:
     evaluation measures the target data, so the trials, ensemble weights and thresholds are compared on it alone."""
-    from train.config.experiment import load_experiment
     from train.evaluation.metrics import labelled_macro_f1
-    from train.workflows.train import load_training_data
     from train.workflows.tune import choose
 
     articles = sample_articles()
@@ -77,16 +91,8 @@ def test_tune_scores_choices_on_the_target_articles_never_the_auxiliary_ones(tmp
                      "auxiliary": True}],
         "split": {"strategy": "random", "train": 0.7, "validation": 0.15, "test": 0.15},
         "output": str(tmp_path / "built")})
-    folder = tmp_path / "run"
-    folder.mkdir()
-    config = experiment_file(folder, data, tune=TUNE, tasks=["topic"], evaluation={"splits": ["test"], "bootstrap": 0})
-    result = run_cli("tune", config)
-    assert result.exit_code == 0, result.output
-    assert "scored on the target articles" in _tags(folder, result.output)["taawun.tuned"]
-
-    experiment = load_experiment(config)
-    dataset, _, _, schema, tasks = load_training_data(experiment)
-    split = dataset["train"]
+    _, experiment, split, schema, tasks = _tune_and_load(tmp_path / "run", data, "scored on the target articles",
+                                                         tune=TUNE, tasks=["topic"])
     is_auxiliary = np.asarray(split["auxiliary"])
     assert is_auxiliary.sum() >= len(auxiliary) - 3 and (~is_auxiliary).sum() >= 60
     trials, _ = choose(experiment, split, tasks, schema)
@@ -141,25 +147,16 @@ def test_tune_group_by_holds_out_whole_outlets(tmp_path, sample_dataset):
 def test_tune_adapt_priors_scores_each_held_out_outlet_with_its_own_label_proportions(tmp_path, sample_dataset):
     """`tune.adapt_priors`: a trial is scored as `--adapt-priors` will use the model, each held-out outlet's
     probabilities adapted to its own label proportions; no label of that outlet is read for its own adaptation."""
-    from train.config.experiment import load_experiment
     from train.evaluation.metrics import labelled_macro_f1
     from train.models.base import Articles, split_labels
     from train.models.selection import adapted_out_of_fold
-    from train.workflows.train import load_training_data
     from train.workflows.tune import choose, column_groups, tune_folds
 
     adapting = {"folds": 5, "group_by": "source", "adapt_priors": True,
                 "candidates": [{"kind": "tfidf"}]}
     folder = tmp_path / "run"
-    folder.mkdir()
-    config = experiment_file(folder, sample_dataset, tune=adapting, evaluation={"splits": ["test"], "bootstrap": 0})
-    result = run_cli("tune", config)
-    assert result.exit_code == 0, result.output
-    assert "label priors adapted to each held-out source" in _tags(folder, result.output)["taawun.tuned"]
-
-    experiment = load_experiment(config)
-    dataset, _, _, _, tasks = load_training_data(experiment)
-    split = dataset["train"]
+    result, experiment, split, _, tasks = _tune_and_load(folder, sample_dataset,
+                                                         "label priors adapted to each held-out source", tune=adapting)
     labels, groups = split_labels(split, tasks), column_groups(split, "source")
     trials, _ = choose(experiment, split, tasks)
     plain, _ = choose(experiment.model_copy(update={"tune": experiment.tune.model_copy(
