@@ -121,6 +121,8 @@ def test_field_mapping_and_a_built_gold_dataset(weak_files):
 @pytest.mark.parametrize(("change", "message"), [
     ({"input": "no-id.jsonl"}, "no column 'id' for id"),
     ({"gold": "bad-gold.jsonl"}, "bad-gold.jsonl:2: unknown topic label 'sport'; did you mean 'sports'?"),
+    ({"gold": "many-bad-gold.jsonl"}, "many-bad-gold.jsonl:20: unknown topic label 'sport'"),
+    ({"gold": "many-bad-gold.jsonl"}, "... and 3 more"),  # the first 20 are listed, the rest counted, none hidden
     ({"schema": "plain.yaml"}, "declares no rules"),
     ({"input": "twice.jsonl"}, "twice.jsonl:2: id 'a1' appears twice (first at line 1)"),
 ])
@@ -129,6 +131,7 @@ def test_bad_input_is_an_error_naming_the_file(weak_files, change, message):
     write_jsonl(weak_files / "twice.jsonl", [ARTICLES[0], ARTICLES[0]])
     write_jsonl(weak_files / "bad-gold.jsonl", [{"id": "a1", "text": "نص", "topic": "health"},
                                                 {"id": "a2", "text": "نص", "topic": "sport"}])
+    write_jsonl(weak_files / "many-bad-gold.jsonl", [{"id": f"b{k}", "text": "نص", "topic": "sport"} for k in range(23)])
     (weak_files / "plain.yaml").write_text("name: p\ntasks:\n  - name: t\n    labels: [a, b]\n", encoding="utf-8")
     files = {"schema": "schema.yaml", "input": "articles.jsonl", **change}
     extra = ["--gold", weak_files / files["gold"]] if "gold" in files else []

@@ -58,6 +58,15 @@ def test_evaluate_raw_file_with_unknown_label(trained, tmp_path):
                      "topic=section", "--no-log")
     assert result.exit_code == 1
     assert "heldout.jsonl:3: unknown topic label 'weather'" in result.output
+    assert "The model's labels: ['politics'" in result.output
+
+
+def test_evaluate_raw_file_without_a_label_column(trained, tmp_path):
+    path = write_jsonl(tmp_path / "heldout.jsonl", _raw_articles(tmp_path, 5))
+    result = run_cli("evaluate", trained["model_dir"], "--input", path, "--field", "text=body", "--no-log")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "heldout.jsonl: no label column for any of the model's tasks" in result.output
+    assert "map one with --field TASK=COLUMN" in result.output
 
 
 def test_evaluate_schema_mismatch(trained, tmp_path):

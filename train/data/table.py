@@ -13,9 +13,13 @@ import difflib
 import gzip
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from train.data.readers import Lines, Row, as_text, detect_encoding, detect_format, iter_rows
 from train.errors import TaawunError
+
+if TYPE_CHECKING:
+    from train.schema import Task
 
 ARTICLE_KEYS = ("id", "text", "title")
 TABLE_FORMATS = ("jsonl", "csv", "tsv", "parquet")
@@ -110,6 +114,29 @@ class ArticleReader:
                 check_columns(self.path, self.present, self.column, self.required, self.why, self.fields)
                 checked = True
             yield row.line, {key: as_text(row.values.get(name)) for key, name in self.column.items()}
+
+
+def label_indices(path: Path, records: list[tuple[int, dict[str, str]]], tasks: list[Task],
+                  whose: str) -> dict[str, list[int]]:
+    """Each task's label per record of an ArticleReader, as an index into the task's labels (-1 where the cell is
+    empty), aliases applied. Labels none of the task's are reported together, each with its line and the nearest
+    label; `whose` says whose labels the tasks' are ("the model's", "the schema's")."""
+    labels, problems = {}, []
+    for task in tasks:
+        values = []
+        for line, record in records:
+            raw = record[task.name].strip()
+            label = task.resolve(raw) if raw else None
+            if raw and label is None:
+                problems.append(f"{path}:{line}: unknown {task.name} label {raw!r}; did you mean "
+                                f"{task.suggest(raw)!r}? {whose.capitalize()} labels: {task.label_names}")
+            values.append(task.label_names.index(label) if label else -1)
+        labels[task.name] = values
+    if problems:
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise TaawunError(f"labels that are not {whose} (add aliases to the schema, or fix the file):\n  "
+                          + "\n  ".join(problems[:20]) + more)
+    return labels
 
 
 def _open_lines(source: Path) -> Lines:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.data.table import ARTICLE_KEYS, ArticleReader
+from train.data.table import ARTICLE_KEYS, ArticleReader, label_indices
 from train.errors import TaawunError
 from train.evaluation.metrics import TaskPredictions, compute_metrics
 from train.models.predictor import Predictor
@@ -96,30 +96,11 @@ def raw_file_columns(path: Path, predictor: Predictor, fields: dict[str, str]) -
     columns = {key: [record[key] for _, record in records] for key in (*ARTICLE_KEYS, *predictor.target_fields)}
     if column["id"] not in reader.present:
         columns["id"] = [f"{path.name}:{line}" for line, _ in records]
-    labels = _raw_labels(path, records, predictor, column, reader.present)
-    return columns, labels
-
-
-def _raw_labels(path: Path, records, predictor: Predictor, column: dict[str, str], present: set) -> dict[str, list[int]]:
-    labels, problems = {}, []
-    for task in predictor.tasks:
-        if column[task.name] not in present:
-            continue
-        values = []
-        for line, record in records:
-            raw = record[task.name].strip()
-            label = task.resolve(raw) if raw else None
-            if raw and label is None:
-                problems.append(f"{path}:{line}: unknown {task.name} label {raw!r}; did you mean "
-                                f"{task.suggest(raw)!r}? The model's labels: {task.label_names}")
-            values.append(task.label_names.index(label) if label else -1)
-        labels[task.name] = values
-    if problems:
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise TaawunError("labels outside the model's schema (add aliases to the schema, or fix the file):\n  "
-                          + "\n  ".join(problems[:20]) + more)
-    if not labels:
+    present = [task for task in predictor.tasks if column[task.name] in reader.present]
+    if not present:
         tasks = [task.name for task in predictor.tasks]
         raise TaawunError(f"{path}: no label column for any of the model's tasks {tasks}; map one with --field "
-                          f"TASK=COLUMN (columns: {sorted(present)})")
-    return labels
+                          f"TASK=COLUMN (columns: {sorted(reader.present)})")
+    labels = label_indices(path, records, present, "the model's")
+    return columns, labels
+

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from train.data.table import ARTICLE_KEYS, ArticleReader
+from train.data.table import ARTICLE_KEYS, ArticleReader, label_indices
 from train.errors import TaawunError
 from train.files import atomic_file, write_json_atomically
 from train.schema import Task, load_schema
@@ -189,17 +189,6 @@ def _file_gold(rules: RuleSet, path: Path, fields: dict[str, str]) -> tuple[list
     if not any(column[task.name] in reader.present for task in rules.tasks):
         raise TaawunError(f"{path}: no label column for any task with rules {[t.name for t in rules.tasks]}; map one "
                           f"with --gold-field TASK=COLUMN (columns: {sorted(reader.present)})")
-    labels, problems = {}, []
-    for task in rules.tasks:
-        values = []
-        for line, record in records:
-            raw = record[task.name].strip()
-            label = task.resolve(raw) if raw else None
-            if raw and label is None:
-                problems.append(f"{path}:{line}: unknown {task.name} label {raw!r}; did you mean "
-                                f"{task.suggest(raw)!r}? The schema's labels: {task.label_names}")
-            values.append(task.label_names.index(label) if label else -1)
-        labels[task.name] = np.asarray(values, dtype=np.int64)
-    if problems:
-        raise TaawunError("gold labels outside the schema:\n  " + "\n  ".join(problems[:20]))
-    return [r["title"] for _, r in records], [r["text"] for _, r in records], labels
+    labels = label_indices(path, records, rules.tasks, "the schema's")
+    return ([r["title"] for _, r in records], [r["text"] for _, r in records],
+            {task: np.asarray(values, dtype=np.int64) for task, values in labels.items()})
