@@ -370,6 +370,28 @@ def annotate() -> None:
     """The annotation loop: pick the articles to label next, push them to Label Studio, pull the labels back."""
 
 
+POOL_OPTIONS = [
+    click.option("--strategy", type=click.Choice(["uncertainty", "random"]), default="uncertainty", show_default=True),
+    click.option("--task", "tasks", multiple=True, help="Only these tasks' uncertainty counts (default: all)."),
+    click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body."),
+    click.option("--seed", default=0, show_default=True, type=int),
+    click.option("--adapt-priors", is_flag=True, help=ADAPT_PRIORS_HELP + " The input is the pool; uncertainty and "
+                 "pre-annotations use the adapted probabilities."),
+]
+
+
+def _with(options: list, command):
+    """`command` with `options` applied, the first shown first in --help."""
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def pool_options(command):
+    """How `annotate suggest` and `annotate push` pick articles from a pool: strategy, tasks, fields, seed, priors."""
+    return _with(POOL_OPTIONS, command)
+
+
 @annotate.command("suggest")
 @click.argument("model")
 @click.option("--input", "source", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -377,12 +399,7 @@ def annotate() -> None:
 @click.option("--n", "count", required=True, type=click.IntRange(min=1), help="How many articles to pick.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The Label Studio import file to write (JSON).")
-@click.option("--strategy", type=click.Choice(["uncertainty", "random"]), default="uncertainty", show_default=True)
-@click.option("--task", "tasks", multiple=True, help="Only these tasks' uncertainty counts (default: all).")
-@click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--adapt-priors", is_flag=True, help=ADAPT_PRIORS_HELP + " The input is the pool; uncertainty and "
-              "pre-annotations use the adapted probabilities.")
+@pool_options
 @TRACKING_OPTION
 def annotate_suggest(model: str, source: Path, count: int, output: Path, strategy: str, tasks: tuple[str, ...],
                      fields: tuple[str, ...], seed: int, adapt_priors: bool, uri: str | None) -> None:
@@ -405,9 +422,7 @@ SERVER_OPTIONS = [
 
 def server_options(command):
     """The --url and --api-key options of the commands that talk to Label Studio."""
-    for option in reversed(SERVER_OPTIONS):
-        command = option(command)
-    return command
+    return _with(SERVER_OPTIONS, command)
 
 
 @annotate.command("push")
@@ -417,12 +432,7 @@ def server_options(command):
 @click.option("--n", "count", required=True, type=click.IntRange(min=1), help="How many articles to push.")
 @server_options
 @click.option("--project", help="The project's title (default: 'taawun <schema name>'); created when missing.")
-@click.option("--strategy", type=click.Choice(["uncertainty", "random"]), default="uncertainty", show_default=True)
-@click.option("--task", "tasks", multiple=True, help="Only these tasks' uncertainty counts (default: all).")
-@click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN", help="Map columns: --field text=body.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--adapt-priors", is_flag=True, help=ADAPT_PRIORS_HELP + " The input is the pool; uncertainty and "
-              "pre-annotations use the adapted probabilities.")
+@pool_options
 @TRACKING_OPTION
 def annotate_push(model: str, source: Path, count: int, url: str | None, api_key: str | None, project: str | None,
                   strategy: str, tasks: tuple[str, ...], fields: tuple[str, ...], seed: int, adapt_priors: bool,
