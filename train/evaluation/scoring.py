@@ -101,6 +101,4 @@ def raw_file_columns(path: Path, predictor: Predictor, fields: dict[str, str]) -
         tasks = [task.name for task in predictor.tasks]
         raise TaawunError(f"{path}: no label column for any of the model's tasks {tasks}; map one with --field "
                           f"TASK=COLUMN (columns: {sorted(reader.present)})")
-    labels = label_indices(path, records, present, "the model's")
-    return columns, labels
-
+    return columns, label_indices(path, records, present, "the model's")
